@@ -1,0 +1,1 @@
+"""Hosts, 团长 (leaders), viewers and their revocable tokens."""

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from live import keys
+from live.accounts import service
+from live.accounts.models import Account, Viewer
+from live.accounts.principal import ANYONE, Principal
+from live.accounts.schemas import (
+    AccountOut, AuthOut, MeOut, SignInIn, SignUpIn, ViewerAuthOut, ViewerIn, ViewerOut)
+from live.api import Body, Routes
+from live.db import transaction
+from live.errors import not_found
+
+routes = Routes(tag="accounts")
+
+
+def account_out(a: Account) -> AccountOut:
+    return AccountOut(id=a.id, name=a.name, role=a.role,  # type: ignore[arg-type]
+                      parent_id=a.parent_id, host_id=a.host_id)
+
+
+def viewer_out(v: Viewer) -> ViewerOut:
+    return ViewerOut(id=v.id, nickname=v.nickname)
+
+
+@routes.post("/api/v1/accounts", body=SignUpIn, response=AuthOut, status=201, errors=(409,))
+async def sign_up(request: web.Request, *, body: Body[SignUpIn]) -> AuthOut:
+    """Create a host, or a 团长 under the owner of an invite code."""
+    data = await body()
+    async with transaction(request.app) as session:
+        account, token = await service.sign_up(
+            session, name=data.name, password=data.password, role=data.role,
+            invite_code=data.invite_code, now=request.app[keys.CLOCK].now())
+    return AuthOut(account=account_out(account), token=token)
+
+
+@routes.post("/api/v1/sessions", body=SignInIn, response=AuthOut, errors=(401,))
+async def sign_in(request: web.Request, *, body: Body[SignInIn]) -> AuthOut:
+    """Sign in with name and password; returns a new token."""
+    data = await body()
+    async with transaction(request.app) as session:
+        account, token = await service.sign_in(
+            session, name=data.name, password=data.password, now=request.app[keys.CLOCK].now())
+    return AuthOut(account=account_out(account), token=token)
+
+
+@routes.post("/api/v1/viewers", body=ViewerIn, response=ViewerAuthOut, status=201)
+async def create_viewer(request: web.Request, *, body: Body[ViewerIn]) -> ViewerAuthOut:
+    """A guest viewer identity, created silently by the player."""
+    data = await body()
+    async with transaction(request.app) as session:
+        viewer, token = await service.create_viewer(
+            session, nickname=data.nickname, now=request.app[keys.CLOCK].now())
+    return ViewerAuthOut(viewer=viewer_out(viewer), token=token)
+
+
+@routes.get("/api/v1/me", response=MeOut, auth=ANYONE)
+async def me(request: web.Request, *, principal: Principal) -> dict[str, Any]:
+    """Who the token belongs to."""
+    async with request.app[keys.SESSIONS]() as session:
+        if principal.is_viewer:
+            viewer = await service.get_viewer(session, principal.id)
+            if viewer is None:
+                raise not_found("viewer")
+            return {"viewer": viewer_out(viewer)}
+        account = await service.get_account(session, principal.id)
+        if account is None:
+            raise not_found("account")
+        return {"account": account_out(account), "invite_code": account.invite_code}

@@ -1,0 +1,266 @@
+"""HTTP plumbing shared by every domain: declared routes, validated bodies,
+authentication, JSON answers and the OpenAPI document built from the same
+pydantic models that validate requests.
+
+A domain's `http.py` declares its endpoints on a module-level `Routes` (a
+static table, like aiohttp's RouteTableDef), and `app.py` installs them:
+
+    routes = Routes(tag="rooms")
+
+    @routes.post("/api/v1/rooms", body=CreateRoomIn, response=RoomOut, status=201,
+                 auth=HOST)
+    async def create_room(request: web.Request, *, principal: Principal,
+                          body: Body[CreateRoomIn]) -> RoomOut:
+        data = await body()   # validated here, after any ownership check
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import models_json_schema
+
+from live import keys
+from live.accounts.principal import ANY, Principal, Role
+from live.errors import Code, LiveError, from_validation_error
+
+Handler = Callable[..., Awaitable[Any]]
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass
+class Endpoint:
+    method: str
+    path: str
+    fn: Handler
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: type[BaseModel] | None
+    status: int
+    auth: frozenset[Role] | None
+    summary: str
+    tag: str
+    errors: Sequence[int] = ()
+
+
+@dataclass
+class Routes:
+    tag: str
+    endpoints: list[Endpoint] = field(default_factory=list)
+
+    def route(self, method: str, path: str, *, body: type[BaseModel] | None = None,
+              query: type[BaseModel] | None = None, response: type[BaseModel] | None = None,
+              status: int = 200, auth: Iterable[Role] | None = None,
+              summary: str = "", errors: Sequence[int] = ()) -> Callable[[Handler], Handler]:
+        def deco(fn: Handler) -> Handler:
+            self.endpoints.append(Endpoint(
+                method, path, fn, body, query, response, status,
+                frozenset(auth) if auth is not None else None,
+                summary or (fn.__doc__ or fn.__name__).strip().splitlines()[0], self.tag,
+                errors))
+            return fn
+        return deco
+
+    def get(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route("GET", path, **kw)
+
+    def post(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route("POST", path, **kw)
+
+    def put(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route("PUT", path, **kw)
+
+    def patch(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route("PATCH", path, **kw)
+
+    def delete(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route("DELETE", path, **kw)
+
+
+def install(app: web.Application, tables: Sequence[Routes]) -> list[Endpoint]:
+    endpoints = [e for t in tables for e in t.endpoints]
+    for e in endpoints:
+        app.router.add_route(e.method, e.path, _wrap(e))
+    return endpoints
+
+
+def _wrap(e: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        kwargs: dict[str, Any] = {}
+        if e.auth is not None:
+            kwargs["principal"] = await authenticate(request, e.auth)
+        if e.query is not None:
+            kwargs["query"] = parse(e.query, dict(request.query))
+        if e.body is not None:
+            kwargs["body"] = Body(request, e.body)
+        result = await e.fn(request, **kwargs)
+        if isinstance(result, web.StreamResponse):
+            return result
+        return json_response(result, status=e.status)
+
+    handler.__name__ = e.fn.__name__
+    return handler
+
+
+async def read_json(request: web.Request) -> Any:
+    limit = request.app[keys.SETTINGS].max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise LiveError(Code.PAYLOAD_TOO_LARGE, f"body over {limit} bytes")
+    raw = await request.read()  # aiohttp enforces client_max_size too
+    if len(raw) > limit:
+        raise LiveError(Code.PAYLOAD_TOO_LARGE, f"body over {limit} bytes")
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise LiveError(Code.INVALID, "body is not JSON", fields=[]) from None
+
+
+def parse(model: type[M], data: Any) -> M:
+    if not isinstance(data, dict):
+        raise LiveError(Code.INVALID, "body must be a JSON object", fields=[])
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise from_validation_error(exc) from None
+
+
+class Body(Generic[M]):
+    """The request body, validated when the handler awaits it.
+
+    Handlers check who may touch the path's resource first (403/404) and only
+    then read the body, so a stranger learns nothing from validation errors.
+    """
+
+    def __init__(self, request: web.Request, model: type[M]) -> None:
+        self._request = request
+        self._model = model
+
+    async def __call__(self) -> M:
+        return parse(self._model, await read_json(self._request))
+
+
+def bearer_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def authenticate(request: web.Request, roles: frozenset[Role]) -> Principal:
+    from live.accounts.service import principal_for_token
+
+    token = bearer_token(request)
+    if token is None:
+        raise LiveError(Code.UNAUTHORIZED, "a bearer token is required")
+    async with request.app[keys.SESSIONS]() as session:
+        principal = await principal_for_token(session, token)
+    if principal is None:
+        raise LiveError(Code.UNAUTHORIZED, "unknown or revoked token")
+    if ANY not in roles and principal.role not in roles:
+        raise LiveError(Code.FORBIDDEN, f"this needs a {' or '.join(sorted(roles))} token")
+    return principal
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def dumps(data: Any) -> str:
+    if isinstance(data, BaseModel):
+        data = data.model_dump(mode="json")
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=_default)
+
+
+def json_response(data: Any, status: int = 200,
+                  headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(text=dumps(data), status=status, content_type="application/json",
+                        headers=headers)
+
+
+# --- OpenAPI -----------------------------------------------------------------
+
+_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {
+        "type": "object", "required": ["code", "message"],
+        "properties": {
+            "code": {"type": "string", "enum": [c.value for c in Code]},
+            "message": {"type": "string"},
+            "fields": {"type": "array", "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}},
+            "retry_after_s": {"type": "number"},
+        }}},
+}
+
+
+def openapi(endpoints: Sequence[Endpoint], *, title: str, version: str) -> dict[str, Any]:
+    models: list[tuple[type[BaseModel], Any]] = []
+    for e in endpoints:
+        if e.body is not None:
+            models.append((e.body, "validation"))
+        if e.response is not None:
+            models.append((e.response, "serialization"))
+    refs, defs = models_json_schema(models, ref_template="#/components/schemas/{model}")
+    paths: dict[str, dict[str, Any]] = {}
+    for e in endpoints:
+        op: dict[str, Any] = {
+            "operationId": f"{e.tag}_{e.fn.__name__}",
+            "summary": e.summary,
+            "tags": [e.tag],
+            "responses": {},
+        }
+        params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                  for name in _path_params(e.path)]
+        if e.query is not None:
+            schema = e.query.model_json_schema()
+            required = set(schema.get("required", []))
+            for name, prop in schema.get("properties", {}).items():
+                params.append({"name": name, "in": "query", "required": name in required,
+                               "schema": prop})
+        if params:
+            op["parameters"] = params
+        if e.body is not None:
+            op["requestBody"] = {"required": True, "content": {
+                "application/json": {"schema": refs[(e.body, "validation")]}}}
+        ok: dict[str, Any] = {"description": "OK"}
+        if e.response is not None:
+            ok["content"] = {"application/json": {"schema": refs[(e.response, "serialization")]}}
+        op["responses"][str(e.status)] = ok
+        codes = set(e.errors)
+        if e.body is not None or e.query is not None:
+            codes |= {422, 413}
+        if e.auth is not None:
+            codes |= {401, 403}
+        if _path_params(e.path):
+            codes.add(404)
+        for code in sorted(codes):
+            op["responses"][str(code)] = {
+                "description": "error",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        if e.auth is not None:
+            op["security"] = [{"bearer": []}]
+        paths.setdefault(e.path, {})[e.method.lower()] = op
+    schemas = dict(defs.get("$defs", {}))
+    schemas["Error"] = _ERROR_SCHEMA
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "paths": paths,
+        "components": {"schemas": schemas,
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    }
+
+
+def _path_params(path: str) -> list[str]:
+    return [part[1:-1].split(":")[0] for part in path.split("/")
+            if part.startswith("{") and part.endswith("}")]

@@ -1,0 +1,65 @@
+"""The application factory: everything the server is, built in one place."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from live import keys
+from live.accounts.http import routes as account_routes
+from live.api import install
+from live.clock import Clock, SystemClock
+from live.db import database
+from live.errors import error_middleware
+from live.jobs import Jobs, run_jobs
+from live.metrics import Metrics, metrics_middleware
+from live.realtime.broker import Broker
+from live.realtime.memory import MemoryBroker
+from live.rooms import service as rooms_service
+from live.rooms.http import routes as room_routes
+from live.settings import Settings
+from live.system import build_openapi
+from live.system import routes as system_routes
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None,
+               run_timers: bool = True) -> web.Application:
+    """Build the server. Synchronous; resources open in cleanup contexts.
+
+    `run_timers=False` keeps periodic jobs from running by themselves: tests
+    drive them with `app[keys.JOBS].run_all(app)` after moving a FakeClock.
+    """
+    settings = settings.resolved()
+    app = web.Application(client_max_size=settings.max_body_bytes,
+                          middlewares=[metrics_middleware, error_middleware])
+    app[keys.SETTINGS] = settings
+    app[keys.CLOCK] = clock or SystemClock()
+    app[keys.METRICS] = Metrics()
+    app[keys.JOBS] = Jobs(enabled=run_timers)
+    app[keys.SNAPSHOT_PARTS] = [rooms_service.snapshot_part]
+    app[keys.STATUS_HOOKS] = []
+    app[keys.REDIS] = None
+
+    endpoints = install(app, [system_routes, account_routes, room_routes])
+    build_openapi(app, endpoints)
+    if STATIC_DIR.is_dir():
+        app.router.add_static("/static/", STATIC_DIR, name="static")
+
+    # Order matters: a resource outlives its users (jobs stop before the broker
+    # and the database close).
+    app.cleanup_ctx.append(database)
+    app.cleanup_ctx.append(broker_ctx)
+    app.cleanup_ctx.append(run_jobs)
+    return app
+
+
+async def broker_ctx(app: web.Application) -> AsyncIterator[None]:
+    broker: Broker = MemoryBroker()
+    await broker.start()
+    app[keys.BROKER] = broker
+    yield
+    await broker.close()

@@ -1,0 +1,129 @@
+"""Engine, sessions, declarative base and migrations.
+
+SQLite (embedded) runs in WAL mode with a busy timeout, and every transaction
+starts with BEGIN IMMEDIATE: a deferred transaction that reads and then writes
+can fail with "database is locked" at once instead of waiting, which under a
+flash-sale burst would turn into spurious errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeDecorator
+
+from live import keys
+from live.settings import Settings
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on both backends (SQLite has no time zones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def make_engine(settings: Settings) -> AsyncEngine:
+    url = settings.database_url
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    connect_args: dict[str, Any] = {}
+    if settings.database_schema:
+        connect_args["server_settings"] = {"search_path": settings.database_schema}
+    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True,
+                               connect_args=connect_args)
+
+
+def alembic_config(settings: Settings) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", "live:migrations")
+    cfg.attributes["settings"] = settings
+    return cfg
+
+
+async def migrate(engine: AsyncEngine, settings: Settings, target: str = "heads") -> None:
+    """Run Alembic upgrades on `engine` (one connection, one transaction)."""
+    from alembic import command
+
+    cfg = alembic_config(settings)
+
+    def run(connection: Any) -> None:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, target)
+
+    async with engine.begin() as conn:
+        await conn.run_sync(run)
+
+
+async def database(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: the engine and session factory, migrated when embedded."""
+    settings = app[keys.SETTINGS]
+    engine = make_engine(settings)
+    if settings.should_migrate:
+        await migrate(engine, settings)
+    app[keys.ENGINE] = engine
+    app[keys.SESSIONS] = async_sessionmaker(engine, expire_on_commit=False)
+    yield
+    await engine.dispose()
+
+
+@asynccontextmanager
+async def transaction(app: web.Application) -> AsyncIterator[AsyncSession]:
+    """One session, one transaction: commits on success, rolls back on error."""
+    async with app[keys.SESSIONS]() as session, session.begin():
+        yield session
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

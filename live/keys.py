@@ -1,0 +1,32 @@
+"""Typed application keys: the one place that names what the app holds."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    import socketio
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+    from live.clock import Clock
+    from live.jobs import Jobs
+    from live.metrics import Metrics
+    from live.realtime.broker import Broker
+    from live.settings import Settings
+    from live.snapshot import SnapshotPart
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")
+ENGINE: web.AppKey[AsyncEngine] = web.AppKey("engine")
+SESSIONS: web.AppKey[async_sessionmaker[AsyncSession]] = web.AppKey("sessions")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+BROKER: web.AppKey[Broker] = web.AppKey("broker")
+SIO: web.AppKey[socketio.AsyncServer] = web.AppKey("sio")
+JOBS: web.AppKey[Jobs] = web.AppKey("jobs")
+SNAPSHOT_PARTS: web.AppKey[list[SnapshotPart]] = web.AppKey("snapshot_parts")
+REDIS: web.AppKey[Any] = web.AppKey("redis")  # redis.asyncio.Redis | None
+# Called in the transaction that changes a room's status: (session, room, now) -> events.
+# Growth registers the reminder outbox here; commerce may end flash sales.
+STATUS_HOOKS: web.AppKey[list[Any]] = web.AppKey("status_hooks")

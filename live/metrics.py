@@ -1,0 +1,66 @@
+"""Prometheus metrics, one registry per app (two apps in one test don't mix)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from live import keys
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.http_requests = Counter("live_http_requests", "HTTP requests",
+                                     ["method", "route", "status"], registry=r)
+        self.http_seconds = Histogram("live_http_request_seconds", "HTTP request latency",
+                                      ["route"], registry=r)
+        self.connections = Gauge("live_socket_connections", "Open Socket.IO connections",
+                                 registry=r)
+        self.rooms_active = Gauge("live_rooms_active", "Rooms with a tick on this worker",
+                                  registry=r)
+        self.events_published = Counter("live_events_published", "Room events published",
+                                        ["type"], registry=r)
+        self.frames = Counter("live_frames_emitted", "Frames emitted to rooms", registry=r)
+        self.frame_bytes = Histogram("live_frame_bytes", "Encoded frame size",
+                                     buckets=(256, 1024, 4096, 16384, 65536, 262144),
+                                     registry=r)
+        self.tick_lag = Histogram("live_tick_lag_seconds", "Tick lateness",
+                                  buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
+                                  registry=r)
+        self.orders = Counter("live_orders", "Orders by outcome", ["outcome"], registry=r)
+        self.payment_failures = Counter("live_payment_failures", "Payment failures",
+                                        registry=r)
+        self.db_seconds = Histogram("live_db_seconds", "Database round trips (health probe)",
+                                    registry=r)
+        self.redis_seconds = Histogram("live_redis_seconds", "Redis round trips (health probe)",
+                                       registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    start = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        route = request.match_info.route.resource
+        name = route.canonical if route is not None else "unmatched"
+        m = request.app[keys.METRICS]
+        m.http_requests.labels(request.method, name, str(status)).inc()
+        m.http_seconds.labels(name).observe(time.perf_counter() - start)

@@ -1,0 +1,4 @@
+"""Imports every domain's tables so Base.metadata (and Alembic) sees them all."""
+
+from live.accounts import models as accounts_models  # noqa: F401
+from live.rooms import models as rooms_models  # noqa: F401

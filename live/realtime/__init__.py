@@ -1,0 +1,1 @@
+"""Room fan-out: the broker assigns seq and keeps history; ticks coalesce frames."""

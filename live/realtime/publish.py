@@ -1,0 +1,32 @@
+"""Hand committed events to the broker. Called by transports after commit."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from live import keys
+from live.events import Event
+from live.realtime.broker import Envelope
+
+log = logging.getLogger("live.realtime")
+
+
+async def publish(app: web.Application, events: Sequence[Event]) -> list[Envelope]:
+    """Publish events room by room, in order. A failure is logged, not raised:
+    the change is committed and clients recover by snapshot or replay."""
+    out: list[Envelope] = []
+    by_room: dict[str, list[Event]] = {}
+    for ev in events:
+        by_room.setdefault(ev.room_id, []).append(ev)
+    broker = app[keys.BROKER]
+    for room_id, evs in by_room.items():
+        items = [(e.type, e.data(), e.state_key() if e.state else None) for e in evs]
+        try:
+            out.extend(await broker.publish(room_id, items))
+        except Exception:
+            log.exception("publish failed room_id=%s types=%s", room_id,
+                          [e.type for e in evs])
+    return out
