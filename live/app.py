@@ -10,6 +10,7 @@ from aiohttp import web
 from live import keys
 from live.accounts.http import routes as account_routes
 from live.api import install
+from live.cart.hooks import OrderHooks
 from live.clock import Clock, SystemClock
 from live.db import database
 from live.errors import error_middleware
@@ -43,6 +44,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[keys.SNAPSHOT_PARTS] = [rooms_service.snapshot_part]
     app[keys.STATUS_HOOKS] = []
     app[keys.REDIS] = None
+    app[keys.ORDER_HOOKS] = OrderHooks()
 
     endpoints = install(app, [system_routes, account_routes, room_routes])
     build_openapi(app, endpoints)
@@ -52,9 +54,24 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     # Order matters: a resource outlives its users (jobs stop before the broker
     # and the database close).
     app.cleanup_ctx.append(database)
+    app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(broker_ctx)
     app.cleanup_ctx.append(run_jobs)
     return app
+
+
+async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Production mode: one Redis client per worker (None when embedded)."""
+    url = app[keys.SETTINGS].redis_url
+    if not url:
+        yield
+        return
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(url, health_check_interval=10)
+    app[keys.REDIS] = client
+    yield
+    await client.aclose()
 
 
 async def broker_ctx(app: web.Application) -> AsyncIterator[None]:

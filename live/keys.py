@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     import socketio
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+    from live.cart.hooks import OrderHooks
     from live.clock import Clock
     from live.jobs import Jobs
     from live.metrics import Metrics
@@ -30,3 +31,4 @@ REDIS: web.AppKey[Any] = web.AppKey("redis")  # redis.asyncio.Redis | None
 # Called in the transaction that changes a room's status: (session, room, now) -> events.
 # Growth registers the reminder outbox here; commerce may end flash sales.
 STATUS_HOOKS: web.AppKey[list[Any]] = web.AppKey("status_hooks")
+ORDER_HOOKS: web.AppKey[OrderHooks] = web.AppKey("order_hooks")

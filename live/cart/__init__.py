@@ -1,0 +1,1 @@
+"""Flash sales, cart, orders, payment and refunds: commerce in the stream."""
