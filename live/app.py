@@ -43,6 +43,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[keys.JOBS] = Jobs(enabled=run_timers)
     app[keys.SNAPSHOT_PARTS] = [rooms_service.snapshot_part]
     app[keys.STATUS_HOOKS] = []
+    app[keys.JOIN_HOOKS] = []
     app[keys.REDIS] = None
     app[keys.ORDER_HOOKS] = OrderHooks()
 

@@ -32,3 +32,8 @@ REDIS: web.AppKey[Any] = web.AppKey("redis")  # redis.asyncio.Redis | None
 # Growth registers the reminder outbox here; commerce may end flash sales.
 STATUS_HOOKS: web.AppKey[list[Any]] = web.AppKey("status_hooks")
 ORDER_HOOKS: web.AppKey[OrderHooks] = web.AppKey("order_hooks")
+# Called in the transaction of a Socket.IO `join` (and before anything is sent):
+# (session, *, room_id, principal, share_token, visitor_id, now) -> events.
+# Distribution binds the viewer to a 团长 here; it raises LiveError(invalid) for
+# a tampered or foreign share token, which refuses the join.
+JOIN_HOOKS: web.AppKey[list[Any]] = web.AppKey("join_hooks")
