@@ -9,6 +9,7 @@ from aiohttp import web
 
 from live import keys
 from live.accounts.http import routes as account_routes
+from live.chat.http import routes as chat_routes
 from live.api import install
 from live.cart.hooks import OrderHooks
 from live.clock import Clock, SystemClock
@@ -18,6 +19,7 @@ from live.jobs import Jobs, run_jobs
 from live.metrics import Metrics, metrics_middleware
 from live.realtime.broker import Broker
 from live.realtime.memory import MemoryBroker
+from live.realtime.sio import attach_socketio
 from live.rooms import service as rooms_service
 from live.rooms.http import routes as room_routes
 from live.settings import Settings
@@ -47,7 +49,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[keys.REDIS] = None
     app[keys.ORDER_HOOKS] = OrderHooks()
 
-    endpoints = install(app, [system_routes, account_routes, room_routes])
+    endpoints = install(app, [system_routes, account_routes, room_routes, chat_routes])
     build_openapi(app, endpoints)
     if STATIC_DIR.is_dir():
         app.router.add_static("/static/", STATIC_DIR, name="static")
@@ -57,6 +59,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app.cleanup_ctx.append(database)
     app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(broker_ctx)
+    attach_socketio(app)  # Socket.IO routes, snapshot part, counters job, room ticks
     app.cleanup_ctx.append(run_jobs)
     return app
 
@@ -76,7 +79,8 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def broker_ctx(app: web.Application) -> AsyncIterator[None]:
-    broker: Broker = MemoryBroker()
+    settings = app[keys.SETTINGS]
+    broker: Broker = MemoryBroker(settings.history_max, settings.history_max_age_s)
     await broker.start()
     app[keys.BROKER] = broker
     yield
