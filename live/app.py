@@ -9,8 +9,8 @@ from aiohttp import web
 
 from live import keys
 from live.accounts.http import routes as account_routes
-from live.chat.http import routes as chat_routes
 from live.api import install
+from live.chat.http import routes as chat_routes
 from live.cart.hooks import OrderHooks
 from live.clock import Clock, SystemClock
 from live.db import database
@@ -25,6 +25,8 @@ from live.rooms.http import routes as room_routes
 from live.settings import Settings
 from live.system import build_openapi
 from live.system import routes as system_routes
+from live.webhooks import delivery as webhooks_delivery
+from live.webhooks.http import routes as webhook_routes
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
@@ -49,8 +51,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[keys.REDIS] = None
     app[keys.ORDER_HOOKS] = OrderHooks()
 
-    endpoints = install(app, [system_routes, account_routes, room_routes, chat_routes])
+    endpoints = install(app, [system_routes, account_routes, room_routes, chat_routes,
+                              webhook_routes])
     build_openapi(app, endpoints)
+    webhooks_delivery.register(app)
     if STATIC_DIR.is_dir():
         app.router.add_static("/static/", STATIC_DIR, name="static")
 
