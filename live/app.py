@@ -76,7 +76,11 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
         return
     import redis.asyncio as aioredis
 
-    client = aioredis.from_url(url, health_check_interval=10)
+    # A blocking pool: a burst of concurrent commands (likes, presence, rate
+    # limits) waits for a connection instead of failing with "Too many connections".
+    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=64, timeout=20,
+                                                    health_check_interval=10)
+    client = aioredis.Redis.from_pool(pool)
     app[keys.REDIS] = client
     yield
     await client.aclose()
@@ -84,7 +88,15 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def broker_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
-    broker: Broker = MemoryBroker(settings.history_max, settings.history_max_age_s)
+    broker: Broker
+    if app[keys.REDIS] is not None:
+        from live.realtime.redis import RedisBroker
+
+        broker = RedisBroker(app[keys.REDIS], settings.redis_prefix,
+                             history_max=settings.history_max,
+                             history_max_age_s=settings.history_max_age_s)
+    else:
+        broker = MemoryBroker(settings.history_max, settings.history_max_age_s)
     await broker.start()
     app[keys.BROKER] = broker
     yield
