@@ -34,6 +34,7 @@ from live.realtime.ratelimit import MemoryLimiter, RedisLimiter
 from live.realtime.tick import Fanout, Transport, collapse
 from live.rooms.models import Room
 from live.snapshot import build_snapshot
+from live.stats import service as stats_service
 
 log = logging.getLogger("live.realtime.sio")
 
@@ -255,6 +256,7 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 message, events = await chat_service.post_message(
                     session, room_id=data.room_id, user=principal, text=data.text,
                     client_msg_id=data.client_msg_id, now=now)
+                await stats_service.count_chat(session, room_id=data.room_id, now=now)
         except IntegrityError:
             # the same client_msg_id raced itself: answer with the first one
             async with app[keys.SESSIONS]() as session:
