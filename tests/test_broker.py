@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -115,13 +115,22 @@ async def test_two_brokers_share_one_order(make_broker: Any) -> None:
     one = await make_broker()
     two = await make_broker()
     seen: dict[str, list[int]] = {"one": [], "two": []}
-    await one.listen("r", lambda e: seen["one"].append(e.seq))
-    await two.listen("r", lambda e: seen["two"].append(e.seq))
+    done = {"one": asyncio.Event(), "two": asyncio.Event()}
+
+    def listener(name: str) -> Callable[[Envelope], None]:
+        def on(env: Envelope) -> None:
+            seen[name].append(env.seq)
+            if len(seen[name]) == 40:
+                done[name].set()
+        return on
+
+    await one.listen("r", listener("one"))
+    await two.listen("r", listener("two"))
     await asyncio.gather(*[b.publish("r", items(str(i))) for i in range(20)
                            for b in (one, two)])
     async with asyncio.timeout(5):
-        while len(seen["one"]) < 40 or len(seen["two"]) < 40:
-            await asyncio.sleep(0.01)
+        await done["one"].wait()
+        await done["two"].wait()
     assert seen["one"] == seen["two"] == list(range(1, 41))
 
 
