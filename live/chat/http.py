@@ -13,6 +13,7 @@ from live.chat import service
 from live.chat.schemas import ChatListOut, ChatQuery, ModerationIn, ModerationOut
 from live.db import transaction
 from live.realtime.publish import publish
+from live.realtime.sio import PENDING_SEQ
 from live.rooms import service as rooms_service
 
 routes = Routes(tag="chat")
@@ -47,4 +48,8 @@ async def list_chat(request: web.Request, *, principal: Principal,
         messages = await service.list_messages(session, room_id=room.id, limit=query.limit,
                                                before=query.before)
         slow_mode_s, words = await service.settings_of(session, room.id)
+    pending = request.app[PENDING_SEQ]  # seqs not yet written by the counters job
+    for m in messages:
+        if m["seq"] is None:
+            m["seq"] = pending.get(m["id"])
     return {"messages": messages, "slow_mode_s": slow_mode_s, "blocked_words": words}

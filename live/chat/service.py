@@ -186,11 +186,11 @@ async def post_message(session: AsyncSession, *, room_id: str, user: Principal, 
                                 text)]
 
 
-async def set_message_seq(session: AsyncSession, *, message_id: str, seq: int) -> None:
-    message = await session.get(ChatMessage, message_id)
-    if message is not None:
-        message.seq = seq
-        await session.flush()
+async def set_message_seqs(session: AsyncSession, seqs: dict[str, int]) -> None:
+    """Record the seq each message got when published (after its commit)."""
+    for message_id, seq in sorted(seqs.items()):
+        await session.execute(update(ChatMessage).where(ChatMessage.id == message_id)
+                              .values(seq=seq))
 
 
 async def list_messages(session: AsyncSession, *, room_id: str, limit: int,

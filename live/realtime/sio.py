@@ -43,6 +43,9 @@ NAMESPACE = "/"
 
 FANOUT = keys.FANOUT
 LIMITER = keys.LIMITER
+# message id -> seq, written to chat_messages.seq by the counters job (one
+# transaction a second rather than one per message)
+PENDING_SEQ: web.AppKey[dict[str, int]] = web.AppKey("pending_chat_seq")
 
 
 def origin_allowed(settings_origins: tuple[str, ...], origin: str | None,
@@ -235,24 +238,26 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if conn.room_id != data.room_id:
             raise chat_service.chat_error(chat_service.ChatCode.NOT_JOINED,
                                           "join the room first")
-        if data.client_msg_id is not None:
-            async with app[keys.SESSIONS]() as session:
-                first = await chat_service.find_by_client_msg_id(
-                    session, room_id=data.room_id, user_id=principal.id,
-                    client_msg_id=data.client_msg_id)
-            if first is not None:
-                return {"id": first.id, "seq": first.seq}
-        chat_service.clean_text(data.text)  # `empty`, `too_long` spend no token
-        now = app[keys.CLOCK].now()
+        pending = app[PENDING_SEQ]
         settings = app[keys.SETTINGS]
-        wait = await app[LIMITER].take(f"chat:{data.room_id}:{principal.id}",
-                                       settings.chat_burst, settings.chat_rate_per_s,
-                                       now.timestamp())
-        if wait > 0:
-            raise chat_service.chat_error(chat_service.ChatCode.RATE_LIMITED,
-                                          "too many messages", retry_after_s=round(wait, 3))
         try:
+            # One transaction: the duplicate check, the bucket, the message, its stats.
             async with transaction(app) as session:
+                if data.client_msg_id is not None:
+                    first = await chat_service.find_by_client_msg_id(
+                        session, room_id=data.room_id, user_id=principal.id,
+                        client_msg_id=data.client_msg_id)
+                    if first is not None:
+                        return {"id": first.id, "seq": first.seq or pending.get(first.id)}
+                chat_service.clean_text(data.text)  # `empty`, `too_long` spend no token
+                now = app[keys.CLOCK].now()
+                wait = await app[LIMITER].take(f"chat:{data.room_id}:{principal.id}",
+                                               settings.chat_burst, settings.chat_rate_per_s,
+                                               now.timestamp())
+                if wait > 0:
+                    raise chat_service.chat_error(chat_service.ChatCode.RATE_LIMITED,
+                                                  "too many messages",
+                                                  retry_after_s=round(wait, 3))
                 message, events = await chat_service.post_message(
                     session, room_id=data.room_id, user=principal, text=data.text,
                     client_msg_id=data.client_msg_id, now=now)
@@ -265,12 +270,11 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                     client_msg_id=data.client_msg_id or "")
             if first is None:
                 raise
-            return {"id": first.id, "seq": first.seq}
+            return {"id": first.id, "seq": first.seq or pending.get(first.id)}
         envelopes = await publish(app, events)
         seq = envelopes[0].seq if envelopes else None
         if seq is not None:
-            async with transaction(app) as session:
-                await chat_service.set_message_seq(session, message_id=message.id, seq=seq)
+            pending[message.id] = seq  # stored by the counters job, in batches
         return {"id": message.id, "seq": seq}
 
     async def like(self, conn: Conn, data: LikeIn) -> dict[str, Any]:
@@ -343,6 +347,7 @@ def attach_socketio(app: web.Application) -> socketio.AsyncServer:
     sio.register_namespace(namespace)
     sio.attach(app, socketio_path="socket.io")
     app[keys.SIO] = sio
+    app[PENDING_SEQ] = {}
     app[keys.SNAPSHOT_PARTS].append(_snapshot_part(app))
     app[keys.JOBS].add("realtime:persist-counters", 1.0, persist_counters)
     app.cleanup_ctx.append(realtime_ctx)
@@ -379,6 +384,13 @@ def _snapshot_part(app: web.Application) -> Callable[[Any, str], Awaitable[dict[
 
 async def persist_counters(app: web.Application, every_room: bool = False) -> None:
     """Write live likes and peak viewers to `rooms` (never lowering them)."""
+    pending = app[PENDING_SEQ]
+    if pending:
+        batch = dict(pending)
+        async with transaction(app) as session:
+            await chat_service.set_message_seqs(session, batch)
+        for message_id in batch:
+            pending.pop(message_id, None)
     fanout = app.get(FANOUT)
     if fanout is None:
         return
