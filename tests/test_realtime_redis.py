@@ -131,3 +131,24 @@ async def test_ban_disconnects_the_user_on_every_worker(
         assert h.sio.connected
     async with sio_client(two, bad.token) as again:
         assert (await again.join(room["id"]))["error"]["code"] == "forbidden"
+
+
+async def test_chat_rate_limit_is_shared_by_the_workers(
+        make_settings: Callable[..., Settings], clock: FakeClock, aiohttp_client: Any,
+        redis_url: str, redis_prefix: str, redis_cleanup: None) -> None:
+    one, two = await two_workers(make_settings, clock, aiohttp_client, redis_url,
+                                 redis_prefix)
+    api = Api(one)
+    host = await api.host()
+    room = await api.room(host)
+    viewer = await api.viewer()
+    async with sio_client(one, viewer.token) as c1, sio_client(two, viewer.token) as c2:
+        await c1.join(room["id"])
+        await c2.join(room["id"])
+        for i in range(5):  # LIVE_CHAT_BURST, spread over both workers
+            assert (await (c1 if i % 2 else c2).chat(room["id"], f"m{i}"))["ok"]
+        refused = await c1.chat(room["id"], "sixth")
+        assert refused["error"]["code"] == "rate_limited"
+        assert 0 < refused["error"]["retry_after_s"] <= 1
+        clock.advance(1)
+        assert (await c2.chat(room["id"], "later"))["ok"]
