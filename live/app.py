@@ -21,8 +21,9 @@ from live.realtime.memory import MemoryBroker
 from live.rooms import service as rooms_service
 from live.rooms.http import routes as room_routes
 from live.settings import Settings
-from live.system import build_openapi
+from live.system import OPENAPI, build_openapi
 from live.system import routes as system_routes
+from live.video import http as video_http
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
@@ -47,8 +48,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[keys.REDIS] = None
     app[keys.ORDER_HOOKS] = OrderHooks()
 
-    endpoints = install(app, [system_routes, account_routes, room_routes])
+    endpoints = install(app, [system_routes, account_routes, room_routes, video_http.routes])
     build_openapi(app, endpoints)
+    video_http.document(app[OPENAPI])
     if STATIC_DIR.is_dir():
         app.router.add_static("/static/", STATIC_DIR, name="static")
 
@@ -58,6 +60,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(broker_ctx)
     app.cleanup_ctx.append(run_jobs)
+    video_http.setup(app)  # the relay closes its peer connections before the rest
     return app
 
 
