@@ -24,6 +24,8 @@ from live.settings import Settings
 from live.system import OPENAPI, build_openapi
 from live.system import routes as system_routes
 from live.video import http as video_http
+from live.webhooks import delivery as webhooks_delivery
+from live.webhooks.http import routes as webhook_routes
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
@@ -48,9 +50,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[keys.REDIS] = None
     app[keys.ORDER_HOOKS] = OrderHooks()
 
-    endpoints = install(app, [system_routes, account_routes, room_routes, video_http.routes])
+    endpoints = install(app, [system_routes, account_routes, room_routes,
+                             webhook_routes, video_http.routes])
     build_openapi(app, endpoints)
     video_http.document(app[OPENAPI])
+    webhooks_delivery.register(app)
     if STATIC_DIR.is_dir():
         app.router.add_static("/static/", STATIC_DIR, name="static")
 
