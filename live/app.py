@@ -25,6 +25,7 @@ from live.rooms.http import routes as room_routes
 from live.settings import Settings
 from live.system import build_openapi
 from live.system import routes as system_routes
+from live.stats import http as stats_http
 from live.webhooks import delivery as webhooks_delivery
 from live.webhooks.http import routes as webhook_routes
 
@@ -52,9 +53,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[keys.ORDER_HOOKS] = OrderHooks()
 
     endpoints = install(app, [system_routes, account_routes, room_routes,
-                              webhook_routes, growth_routes])
+                              webhook_routes, stats_http.routes, growth_routes])
     build_openapi(app, endpoints)
     webhooks_delivery.register(app)
+    stats_http.register(app)
     setup_growth(app)
     if STATIC_DIR.is_dir():
         app.router.add_static("/static/", STATIC_DIR, name="static")
