@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from live.realtime.tick import Fanout
     from live.settings import Settings
     from live.snapshot import SnapshotPart
+    from live.video.hub import VideoHub
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
@@ -41,3 +42,5 @@ JOIN_HOOKS: web.AppKey[list[Any]] = web.AppKey("join_hooks")
 # Real time (live/realtime): this worker's room ticks and the chat/like rate limiter.
 FANOUT: web.AppKey[Fanout] = web.AppKey("fanout")
 LIMITER: web.AppKey[Any] = web.AppKey("limiter")  # ratelimit.MemoryLimiter | RedisLimiter
+# The built-in WebRTC relay: every WHIP/WHEP peer connection of this process.
+VIDEO: web.AppKey[VideoHub] = web.AppKey("video")
