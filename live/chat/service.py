@@ -295,3 +295,15 @@ async def raise_room_counters(session: AsyncSession, *, room_id: str, likes: int
         await session.execute(update(Room).where(Room.id == room_id,
                                                  Room.peak_viewers < peak_viewers)
                               .values(peak_viewers=peak_viewers))
+
+
+async def viewers_who_chatted(session: AsyncSession, *, room_id: str, keyword: str,
+                              since: datetime, until: datetime) -> list[str]:
+    """Viewer ids with an accepted chat containing `keyword` (case-sensitive)
+    posted in [since, until], deleted ones included, sorted by code point."""
+    rows = await session.scalars(
+        select(ChatMessage.user_id).where(
+            ChatMessage.room_id == room_id, ChatMessage.user_role == "viewer",
+            ChatMessage.created_at >= since, ChatMessage.created_at <= until,
+            ChatMessage.text.contains(keyword, autoescape=True)).distinct())
+    return sorted(set(rows))
