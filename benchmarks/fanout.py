@@ -163,7 +163,7 @@ async def viewers_main(base: str, room_id: str, tokens: list[str], ready: Any, g
     conns: list[Light] = []
     readers = []
     async with aiohttp.ClientSession() as http:
-        sem = asyncio.Semaphore(50)
+        sem = asyncio.Semaphore(8)
 
         async def one(token: str) -> None:
             async with sem:
@@ -174,7 +174,10 @@ async def viewers_main(base: str, room_id: str, tokens: list[str], ready: Any, g
                 conns.append(c)
                 readers.append(reader)
 
+        t0 = time.monotonic()
         await asyncio.gather(*[one(t) for t in tokens])
+        print(f"{len(conns)} viewers joined in {time.monotonic() - t0:.1f} s", file=sys.stderr,
+              flush=True)
         ready.set()
         await asyncio.to_thread(go.wait)
         start, end = window[0], window[1]
@@ -276,8 +279,8 @@ def run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         cmd = [sys.executable, "-m", "live.cli", "serve", "--port", str(port)]
     else:
         cmd = [sys.executable, __file__, "--reference-server", str(port)]
-    server = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    log = open(data_dir.parent / f"{data_dir.name}.log", "wb")  # noqa: SIM115
+    server = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=log)
     try:
         for _ in range(300):
             try:
@@ -351,6 +354,7 @@ def run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         except subprocess.TimeoutExpired:
             server.kill()
         shutil.rmtree(data_dir, ignore_errors=True)
+        log.close()
 
 
 def main() -> None:
