@@ -16,6 +16,7 @@ from live.db import database
 from live.errors import error_middleware
 from live.jobs import Jobs, run_jobs
 from live.metrics import Metrics, metrics_middleware
+from live.pages import add_page_routes
 from live.realtime.broker import Broker
 from live.realtime.memory import MemoryBroker
 from live.rooms import service as rooms_service
@@ -50,6 +51,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     endpoints = install(app, [system_routes, account_routes, room_routes])
     build_openapi(app, endpoints)
     if STATIC_DIR.is_dir():
+        add_page_routes(app, STATIC_DIR)
         app.router.add_static("/static/", STATIC_DIR, name="static")
 
     # Order matters: a resource outlives its users (jobs stop before the broker
