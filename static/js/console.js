@@ -291,11 +291,11 @@ function renderShelf() {
       productImage(p, "thumb"),
       h("div.grow", null,
         h("div.ptitle", null, pinned ? h("span.tag-pin", null, t("watch.explaining")) : null, sale ? h("span.tag-flash", null, t("watch.flash")) : null, p.title),
-        h("div.pmeta", null, `${money(p.price_cents)} · ${t("console.stock")} ${p.stock}`)),
+        h("div.pmeta", null, `${money(p.price_cents)} · ${t("console.stock")} ${p.stock}`),
       h("div.shelf-actions", null,
         h(`button.btn.sm${pinned ? ".ok" : ".primary"}.pin-btn`, { onclick: () => pin(pinned ? null : p.id) }, pinned ? t("console.unpin") : t("console.pin")),
         h("button.btn.sm.flash-btn", { onclick: () => prepareFlash(p) }, t("watch.flash")),
-        h("button.btn.sm.ghost", { title: t("console.take_off"), onclick: () => putShelf(S.shelf.filter((x) => x.id !== p.id).map((x) => x.id)) }, "✕")));
+        h("button.btn.sm.ghost", { title: t("console.take_off"), onclick: () => putShelf(S.shelf.filter((x) => x.id !== p.id).map((x) => x.id)) }, t("console.take_off")))));
     row.addEventListener("dragstart", (e) => { dragId = p.id; row.classList.add("dragging"); e.dataTransfer.effectAllowed = "move"; e.dataTransfer.setData("text/plain", p.id); });
     row.addEventListener("dragend", () => { row.classList.remove("dragging"); dragId = null; });
     row.addEventListener("dragover", (e) => { e.preventDefault(); row.classList.add("over"); });
