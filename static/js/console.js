@@ -95,7 +95,7 @@ async function selectRoom(id) {
   if (S.stream) S.stream.stop();
   clearInterval(S.statsTimer);
   S.series = []; S.stats = null; S.chatUsers.clear();
-  $("#host-chat").replaceChildren();
+  $("#host-chat").replaceChildren(h("div.muted-empty", { id: "chat-empty" }, t("console.chat_empty")));
   $("#ticker").replaceChildren();
   const snap = await call("GET", `/api/v1/rooms/${encodeURIComponent(id)}`);
   history.replaceState(null, "", `?room=${encodeURIComponent(id)}${location.search.includes("lang=en") ? "&lang=en" : ""}`);
@@ -195,6 +195,7 @@ function addChat(m) {
       h("button", { title: t("console.mute"), onclick: () => moderate({ action: "mute", user_id: m.user.id, seconds: 600 }, t("console.muted", { name: m.user.nickname })) }, t("console.mute")),
       h("button.ban", { title: t("console.ban"), onclick: () => { if (confirm(t("console.confirm_ban", { name: m.user.nickname }))) moderate({ action: "ban", user_id: m.user.id }, t("console.banned", { name: m.user.nickname })); } }, t("console.ban"))));
   }
+  $("#chat-empty")?.remove();
   box.append(row);
   while (box.children.length > 200) box.firstElementChild.remove();
   box.scrollTop = box.scrollHeight;
@@ -561,7 +562,15 @@ async function publish() {
   if (!video || !video.publish) { toast(t("console.video_soon"), "error"); return; }
   setPubState("connecting");
   try {
-    S.publisher = await video.publish(S.room.id, S.token, cam);
+    S.publisher = await video.publish(S.room.id, S.token, cam, {
+      onstate: (st) => {
+        if (st === "connected") setPubState("on");
+        else if (st === "failed" || st === "closed" || st === "disconnected") {
+          if (S.publisher) toast(t("console.pub_lost"), "error");
+          S.publisher = null; setPubState("off");
+        }
+      },
+    });
     setPubState("on");
     if (S.room.status === "scheduled" && confirm(t("console.also_go_live"))) setStatus("live");
     healthLoop();

@@ -590,22 +590,24 @@ async function cancelOrder(o) {
 }
 
 // --- video -------------------------------------------------------------------------------
-let playTimer = null;
+// video.js `play` follows the room's playback (built-in relay, external WHEP or
+// HLS), keeps trying while nobody publishes and reports its state.
 async function maybePlay() {
   if (videoHandle || state.status !== "live" || !state.room) return;
   const kind = state.room.playback && state.room.playback.kind;
   if (kind === "none") return;
   videoMod = videoMod || await loadVideo();
-  if (!videoMod || !videoMod.play) return;
-  try {
-    videoHandle = await videoMod.play(roomId, state.token, $("#video"));
-    document.body.classList.add("has-video");
-    $("#unmute").hidden = !$("#video").muted;
-  } catch (e) {
-    videoHandle = null;
-    clearTimeout(playTimer);
-    playTimer = setTimeout(maybePlay, 4000);   // nobody publishing yet: try again
-  }
+  if (!videoMod || !videoMod.play || videoHandle) return;
+  const el = $("#video");
+  videoHandle = await videoMod.play(roomId, state.token, el, {
+    onstate: (s) => {
+      const playing = s === "playing";
+      document.body.classList.toggle("has-video", playing);
+      $("#unmute").hidden = !(playing && el.muted);
+      if (s === "over_capacity") $("#poster-text").textContent = t("err.over_capacity");
+      else if (!playing) renderHeader();
+    },
+  });
 }
 function stopVideo() {
   if (videoHandle && videoHandle.stop) videoHandle.stop();
