@@ -24,6 +24,9 @@ from live.rooms.http import routes as room_routes
 from live.settings import Settings
 from live.system import build_openapi
 from live.system import routes as system_routes
+from live.stats import http as stats_http
+from live.webhooks import delivery as webhooks_delivery
+from live.webhooks.http import routes as webhook_routes
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
@@ -48,8 +51,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[keys.REDIS] = None
     app[keys.ORDER_HOOKS] = OrderHooks()
 
-    endpoints = install(app, [system_routes, account_routes, room_routes])
+    endpoints = install(app, [system_routes, account_routes, room_routes,
+                             webhook_routes, stats_http.routes])
     build_openapi(app, endpoints)
+    webhooks_delivery.register(app)
+    stats_http.register(app)
     if STATIC_DIR.is_dir():
         add_page_routes(app, STATIC_DIR)
         app.router.add_static("/static/", STATIC_DIR, name="static")
