@@ -105,6 +105,7 @@ async function selectRoom(id) {
   renderRoomList();
   S.stream = new RoomStream({ roomId: id, token: S.token, onSnapshot: applySnapshot, onEvent,
     onError: (err) => toast(errorText(err), "error") }).start();
+  await loadSeries(id);
   pollStats();
   S.statsTimer = setInterval(pollStats, 2000);
   loadOrders();
@@ -368,6 +369,29 @@ async function endSale(s) {
 }
 
 // --- dashboard -----------------------------------------------------------------------------------
+async function loadSeries(roomId) {
+  // History from the per-minute series (extension), then live points every 2 s.
+  try {
+    const r = await call("GET", `/api/v1/rooms/${encodeURIComponent(roomId)}/stats/series`);
+    let gmv = 0;
+    S.series = (r.minutes || []).map((m) => { gmv += m.gmv_cents; return { t: Date.parse(m.minute), viewers: m.viewers, gmv }; });
+  } catch (e) { S.series = []; }
+}
+
+async function loadFunnel() {
+  const box = $("#funnel");
+  try {
+    const f = await call("GET", `/api/v1/rooms/${encodeURIComponent(S.room.id)}/stats/funnel`);
+    const top = Math.max(1, f.room[f.stages[0]] || 0);
+    box.replaceChildren(...f.stages.map((st) => {
+      const n = f.room[st] || 0;
+      return h("div.fun-row", null, h("span.fun-k", null, t(`funnel.${st}`)),
+        h("div.fun-bar", null, h("div.fun-fill", { style: { width: `${Math.round((n * 100) / top)}%` } })),
+        h("span.fun-v", null, String(n)));
+    }));
+  } catch (e) { box.replaceChildren(); }
+}
+
 async function pollStats() {
   if (!S.room) return;
   const roomId = S.room.id;
@@ -385,6 +409,7 @@ async function pollStats() {
   if (S.series.length > 900) S.series.shift();
   renderTiles();
   drawChart();
+  if (S.stats && (S.funnelTick = (S.funnelTick || 0) + 1) % 3 === 1) loadFunnel();
 }
 
 function renderTiles() {

@@ -197,3 +197,8 @@ Object.assign(DICT.en, {
 });
 Object.assign(DICT.zh, { "leader.frozen_s": "冻结", "leader.settled_s": "已结算", "leader.reversed_s": "已退回" });
 Object.assign(DICT.en, { "leader.frozen_s": "frozen", "leader.settled_s": "settled", "leader.reversed_s": "reversed" });
+
+Object.assign(DICT.zh, { "funnel.visited": "访问", "funnel.joined": "进入直播间", "funnel.product_opened": "查看商品",
+  "funnel.added_to_cart": "加购", "funnel.ordered": "下单", "funnel.paid": "支付" });
+Object.assign(DICT.en, { "funnel.visited": "Visited", "funnel.joined": "Joined", "funnel.product_opened": "Viewed item",
+  "funnel.added_to_cart": "Added to cart", "funnel.ordered": "Ordered", "funnel.paid": "Paid" });

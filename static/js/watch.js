@@ -375,6 +375,7 @@ function floatHeart() {
 
 // --- shelf, cart, checkout -------------------------------------------------------------
 function openSheet(tab) {
+  if (tab === "shelf" || tab === "cart") track("product_opened");
   $("#sheet").classList.add("open");
   $("#sheet").setAttribute("aria-hidden", "false");
   $("#backdrop").hidden = false;
@@ -413,13 +414,23 @@ async function syncCart() {
   $("#cart-count").textContent = String(n);
 }
 
+let tracked = new Set();
+function track(event) {
+  // Funnel steps the server cannot see (stats extension); once per page view.
+  if (tracked.has(event) || !state.token) return;
+  tracked.add(event);
+  api("POST", `/api/v1/rooms/${encodeURIComponent(roomId)}/track`, { event }, { token: state.token }).catch(() => {});
+}
+
 async function addToCart(productId) {
+  track("added_to_cart");
   state.cartLocal.set(productId, (state.cartLocal.get(productId) || 0) + 1);
   await syncCart();
   toast(t("watch.added"), "ok", 1200);
 }
 
 async function buyNow(productId) {
+  track("added_to_cart");
   state.groupBuy = null;
   if (!state.cartLocal.get(productId)) state.cartLocal.set(productId, 1);
   await syncCart();
