@@ -19,6 +19,7 @@ from live.growth.http import routes as growth_routes
 from live.growth.setup import setup as setup_growth
 from live.jobs import Jobs, run_jobs
 from live.metrics import Metrics, metrics_middleware
+from live.pages import add_page_routes
 from live.realtime.broker import Broker
 from live.realtime.memory import MemoryBroker
 from live.realtime.sio import attach_socketio
@@ -64,6 +65,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     stats_http.register(app)
     setup_growth(app)
     if STATIC_DIR.is_dir():
+        add_page_routes(app, STATIC_DIR)
         app.router.add_static("/static/", STATIC_DIR, name="static")
 
     # Order matters: a resource outlives its users (jobs stop before the broker
