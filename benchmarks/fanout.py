@@ -162,8 +162,8 @@ async def viewers_main(base: str, room_id: str, tokens: list[str], ready: Any, g
     measure = {"on": False, "start": 0.0}
     conns: list[Light] = []
     readers = []
-    async with aiohttp.ClientSession() as http:
-        sem = asyncio.Semaphore(8)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+        sem = asyncio.Semaphore(16)
 
         async def one(token: str) -> None:
             async with sem:
@@ -200,7 +200,7 @@ def viewers_proc(base: str, room_id: str, tokens: list[str], ready: Any, go: Any
 
 async def send_load(base: str, room_id: str, tokens: list[str], chat_rate: float,
                     like_rate: float, seconds: float) -> dict[str, int]:
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
         senders = [await Light.connect(http, base, t) for t in tokens]
         readers = [asyncio.create_task(s.read({"on": False, "start": 1e18}))
                    for s in senders]
@@ -246,7 +246,7 @@ async def send_load(base: str, room_id: str, tokens: list[str], chat_rate: float
 # --- one run against one server -----------------------------------------------------------
 
 async def make_people(base: str, n: int) -> tuple[str, list[str]]:
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
         async def post(path: str, body: Any, token: str | None = None) -> Any:
             headers = {"Authorization": f"Bearer {token}"} if token else {}
             async with http.post(base + path, json=body, headers=headers) as r:
@@ -279,7 +279,7 @@ def run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         cmd = [sys.executable, "-m", "live.cli", "serve", "--port", str(port)]
     else:
         cmd = [sys.executable, __file__, "--reference-server", str(port)]
-    log = open(data_dir.parent / f"{data_dir.name}.log", "wb")  # noqa: SIM115
+    log = open(data_dir.parent / f"{data_dir.name}.log", "wb")
     server = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=log)
     try:
         for _ in range(300):
