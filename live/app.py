@@ -10,7 +10,11 @@ from aiohttp import web
 from live import keys
 from live.accounts.http import routes as account_routes
 from live.api import install
+from live.cart import service as cart_service
+from live.cart import sweepers as cart_sweepers
+from live.cart.gate import gate_ctx
 from live.cart.hooks import OrderHooks
+from live.cart.http import routes as cart_routes
 from live.clock import Clock, SystemClock
 from live.db import database
 from live.errors import error_middleware
@@ -41,13 +45,15 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[keys.CLOCK] = clock or SystemClock()
     app[keys.METRICS] = Metrics()
     app[keys.JOBS] = Jobs(enabled=run_timers)
-    app[keys.SNAPSHOT_PARTS] = [rooms_service.snapshot_part]
-    app[keys.STATUS_HOOKS] = []
+    app[keys.SNAPSHOT_PARTS] = [rooms_service.snapshot_part, cart_service.snapshot_part]
+    app[keys.STATUS_HOOKS] = [cart_service.end_room_sales]
     app[keys.JOIN_HOOKS] = []
     app[keys.REDIS] = None
     app[keys.ORDER_HOOKS] = OrderHooks()
+    app[keys.STOCK_GATE] = None
+    cart_sweepers.register(app[keys.JOBS])
 
-    endpoints = install(app, [system_routes, account_routes, room_routes])
+    endpoints = install(app, [system_routes, account_routes, room_routes, cart_routes])
     build_openapi(app, endpoints)
     if STATIC_DIR.is_dir():
         app.router.add_static("/static/", STATIC_DIR, name="static")
@@ -56,6 +62,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     # and the database close).
     app.cleanup_ctx.append(database)
     app.cleanup_ctx.append(redis_ctx)
+    app.cleanup_ctx.append(gate_ctx)
     app.cleanup_ctx.append(broker_ctx)
     app.cleanup_ctx.append(run_jobs)
     return app

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     import socketio
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+    from live.cart.gate import StockGate
     from live.cart.hooks import OrderHooks
     from live.clock import Clock
     from live.jobs import Jobs
@@ -37,3 +38,5 @@ ORDER_HOOKS: web.AppKey[OrderHooks] = web.AppKey("order_hooks")
 # Distribution binds the viewer to a 团长 here; it raises LiveError(invalid) for
 # a tampered or foreign share token, which refuses the join.
 JOIN_HOOKS: web.AppKey[list[Any]] = web.AppKey("join_hooks")
+# Production mode: the Redis stock gate of hot flash sales (None when embedded).
+STOCK_GATE: web.AppKey[StockGate | None] = web.AppKey("stock_gate")
