@@ -27,6 +27,8 @@ from live.rooms.http import routes as room_routes
 from live.settings import Settings
 from live.system import build_openapi
 from live.system import routes as system_routes
+from live.webhooks import delivery as webhooks_delivery
+from live.webhooks.http import routes as webhook_routes
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
@@ -53,8 +55,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[keys.STOCK_GATE] = None
     cart_sweepers.register(app[keys.JOBS])
 
-    endpoints = install(app, [system_routes, account_routes, room_routes, cart_routes])
+    endpoints = install(app, [system_routes, account_routes, room_routes, cart_routes,
+                             webhook_routes])
     build_openapi(app, endpoints)
+    webhooks_delivery.register(app)
     if STATIC_DIR.is_dir():
         app.router.add_static("/static/", STATIC_DIR, name="static")
 
