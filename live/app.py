@@ -18,6 +18,8 @@ from live.cart.http import routes as cart_routes
 from live.clock import Clock, SystemClock
 from live.db import database
 from live.errors import error_middleware
+from live.growth.http import routes as growth_routes
+from live.growth.setup import setup as setup_growth
 from live.jobs import Jobs, run_jobs
 from live.metrics import Metrics, metrics_middleware
 from live.realtime.broker import Broker
@@ -27,6 +29,7 @@ from live.rooms.http import routes as room_routes
 from live.settings import Settings
 from live.system import build_openapi
 from live.system import routes as system_routes
+from live.stats import http as stats_http
 from live.webhooks import delivery as webhooks_delivery
 from live.webhooks.http import routes as webhook_routes
 
@@ -56,9 +59,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     cart_sweepers.register(app[keys.JOBS])
 
     endpoints = install(app, [system_routes, account_routes, room_routes, cart_routes,
-                             webhook_routes])
+                              webhook_routes, stats_http.routes, growth_routes])
     build_openapi(app, endpoints)
     webhooks_delivery.register(app)
+    stats_http.register(app)
+    setup_growth(app)
     if STATIC_DIR.is_dir():
         app.router.add_static("/static/", STATIC_DIR, name="static")
 
