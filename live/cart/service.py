@@ -496,6 +496,17 @@ async def place_order(session: AsyncSession, *, viewer_id: str, request: OrderRe
                             f"at most {p.sale.per_user_limit} per person in this flash sale",
                             product_id=p.product.id, flash_sale_id=p.sale.id)
 
+    # A cheap early refusal (no lock is taken by this read): the conditional UPDATE
+    # below still decides; this only spares doomed buyers the writes and the wait
+    # on a hot row once a sale has sold out (or the Redis gate said so).
+    for p in sorted(priced, key=lambda p: p.product.id):
+        have = p.sale.remaining if p.sale is not None else p.product.stock
+        if have < p.quantity or (p.sale is not None
+                                 and refused.get(p.sale.id) == Code.SOLD_OUT):
+            raise LiveError(Code.SOLD_OUT, f"{p.product.title} is sold out",
+                            product_id=p.product.id,
+                            flash_sale_id=p.sale.id if p.sale else None)
+
     order = Order(id=new_id("ord"), room_id=room.id, viewer_id=viewer_id,
                   status="pending_payment", items_cents=items_cents,
                   discount_cents=discount_cents, total_cents=items_cents - discount_cents,
@@ -521,8 +532,7 @@ async def place_order(session: AsyncSession, *, viewer_id: str, request: OrderRe
 
     for p in sorted(priced, key=lambda p: p.product.id):
         if p.sale is not None:
-            left = None if refused.get(p.sale.id) else await take_from_sale(
-                session, p.sale.id, p.quantity)
+            left = await take_from_sale(session, p.sale.id, p.quantity)
             if left is None:
                 raise LiveError(Code.SOLD_OUT, f"{p.product.title} is sold out",
                                 product_id=p.product.id, flash_sale_id=p.sale.id)
