@@ -27,9 +27,10 @@ from live.realtime.memory import MemoryBroker
 from live.rooms import service as rooms_service
 from live.rooms.http import routes as room_routes
 from live.settings import Settings
-from live.system import build_openapi
+from live.system import OPENAPI, build_openapi
 from live.system import routes as system_routes
 from live.stats import http as stats_http
+from live.video import http as video_http
 from live.webhooks import delivery as webhooks_delivery
 from live.webhooks.http import routes as webhook_routes
 
@@ -59,8 +60,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     cart_sweepers.register(app[keys.JOBS])
 
     endpoints = install(app, [system_routes, account_routes, room_routes, cart_routes,
-                              webhook_routes, stats_http.routes, growth_routes])
+                              webhook_routes, stats_http.routes, growth_routes,
+                              video_http.routes])
     build_openapi(app, endpoints)
+    video_http.document(app[OPENAPI])
     webhooks_delivery.register(app)
     stats_http.register(app)
     setup_growth(app)
@@ -74,6 +77,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app.cleanup_ctx.append(gate_ctx)
     app.cleanup_ctx.append(broker_ctx)
     app.cleanup_ctx.append(run_jobs)
+    video_http.setup(app)  # the relay closes its peer connections before the rest
     return app
 
 

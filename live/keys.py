@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from live.realtime.broker import Broker
     from live.settings import Settings
     from live.snapshot import SnapshotPart
+    from live.video.hub import VideoHub
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
@@ -40,3 +41,5 @@ ORDER_HOOKS: web.AppKey[OrderHooks] = web.AppKey("order_hooks")
 JOIN_HOOKS: web.AppKey[list[Any]] = web.AppKey("join_hooks")
 # Production mode: the Redis stock gate of hot flash sales (None when embedded).
 STOCK_GATE: web.AppKey[StockGate | None] = web.AppKey("stock_gate")
+# The built-in WebRTC relay: every WHIP/WHEP peer connection of this process.
+VIDEO: web.AppKey[VideoHub] = web.AppKey("video")
