@@ -21,6 +21,8 @@ from live.realtime.memory import MemoryBroker
 from live.rooms import service as rooms_service
 from live.rooms.http import routes as room_routes
 from live.settings import Settings
+from live.share.http import register as register_share
+from live.share.http import routes as share_routes
 from live.system import build_openapi
 from live.system import routes as system_routes
 
@@ -47,7 +49,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[keys.REDIS] = None
     app[keys.ORDER_HOOKS] = OrderHooks()
 
-    endpoints = install(app, [system_routes, account_routes, room_routes])
+    register_share(app)
+
+    endpoints = install(app, [system_routes, account_routes, room_routes, share_routes])
     build_openapi(app, endpoints)
     if STATIC_DIR.is_dir():
         app.router.add_static("/static/", STATIC_DIR, name="static")
