@@ -9,10 +9,11 @@ from aiohttp import web
 from sqlalchemy import text
 
 from live import __version__, keys
-from live.api import Routes, json_response, openapi
+from live.api import Endpoint, Routes, json_response, openapi
 
 routes = Routes(tag="system")
 OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi")
+ENDPOINTS: web.AppKey[list[Endpoint]] = web.AppKey("endpoints")
 
 
 @routes.get("/healthz")
@@ -56,5 +57,6 @@ async def openapi_json(request: web.Request) -> web.Response:
     return json_response(request.app[OPENAPI])
 
 
-def build_openapi(app: web.Application, endpoints: Any) -> None:
+def build_openapi(app: web.Application, endpoints: list[Endpoint]) -> None:
+    app[ENDPOINTS] = endpoints
     app[OPENAPI] = openapi(endpoints, title="live", version=__version__)

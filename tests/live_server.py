@@ -1,0 +1,66 @@
+"""A real `live` server in a background thread, for synchronous clients
+(schemathesis, Playwright's sync API) that cannot share pytest's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from aiohttp import web
+
+from live.app import create_app
+from live.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serve_in_thread(settings: Settings,
+                    prepare: Callable[[web.Application], None] | None = None) -> Iterator[str]:
+    """Run the app on a free loopback port; yields its base URL."""
+    port = free_port()
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    stop: asyncio.Event | None = None
+    errors: list[BaseException] = []
+
+    async def main() -> None:
+        nonlocal stop
+        stop = asyncio.Event()
+        app = create_app(settings)
+        if prepare is not None:
+            prepare(app)
+        runner = web.AppRunner(app, handle_signals=False)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        started.set()
+        await stop.wait()
+        await runner.cleanup()
+
+    def run() -> None:
+        try:
+            loop.run_until_complete(main())
+        except BaseException as exc:  # surfaced to the test below
+            errors.append(exc)
+            started.set()
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    started.wait(60)
+    if errors:
+        raise errors[0]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        assert stop is not None
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(30)
