@@ -75,7 +75,7 @@ def _run_workers(settings: Settings, count: int, demo: bool) -> None:
         click.echo("note: several workers on one SQLite file work but serialize writes; "
                    "use PostgreSQL (LIVE_DATABASE_URL) in production", err=True)
     asyncio.run(_prepare(settings, demo))
-    base = settings.port + 1000
+    base = workers.private_port_base(settings.port, count)
     code = workers.supervise(
         count, lambda i: workers.worker_argv(i, count, settings.host, settings.port, base),
         workers.child_env())

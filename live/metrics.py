@@ -40,6 +40,9 @@ class Metrics:
         self.redis_seconds = Histogram("live_redis_seconds", "Redis round trips (health probe)",
                                        registry=r)
 
+        self.webhooks = Counter("live_webhook_deliveries", "Webhook delivery attempts by outcome",
+                                ["outcome"], registry=r)
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 

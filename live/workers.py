@@ -201,6 +201,11 @@ def supervise(count: int, argv_for: Callable[[int], list[str]],
     return code
 
 
+def private_port_base(port: int, count: int) -> int:
+    """Private ports sit 1000 above the public one (below it near the top)."""
+    return port + 1000 if port + 1000 + count <= 65535 else port - 1000 - count
+
+
 def worker_argv(index: int, count: int, host: str, port: int, private_port_base: int) -> list[str]:
     return [sys.executable, "-m", "live.cli", "serve", "--host", host, "--port", str(port),
             "--worker-index", str(index), "--worker-count", str(count),

@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from live.workers import WorkerInfo
+from live.workers import WorkerInfo, private_port_base
 
 pytestmark = pytest.mark.slow
 
@@ -38,36 +38,35 @@ async def test_two_workers_serve_one_port_and_restart_a_killed_one(
     port = free_port()
     env = dict(os.environ, LIVE_DATA_DIR=str(tmp_path), LIVE_REDIS_URL=redis_url,
                LIVE_REDIS_PREFIX=redis_prefix, LIVE_SECRET="s" * 32)
+    log = (tmp_path / "server.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "live.cli", "serve", "--port", str(port),
-                             "--workers", "2"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "--workers", "2"], env=env, stdout=log, stderr=log)
+    base = private_port_base(port, 2)
     try:
         async with aiohttp.ClientSession() as http:
-            pids: set[int] = set()
-
-            async def healthy() -> None:
-                for _ in range(200):
+            async def healthy(at: int = port) -> None:
+                for _ in range(600):  # a loaded CI machine starts slowly
                     try:
-                        async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
+                        async with http.get(f"http://127.0.0.1:{at}/healthz") as r:
                             if r.status == 200:
                                 return
                     except aiohttp.ClientError:
                         pass
                     await asyncio.sleep(0.1)
-                raise AssertionError("server did not come up")
+                raise AssertionError("server did not come up: "
+                                     + (tmp_path / "server.log").read_text()[-2000:])
 
             await healthy()
             # each worker answers on its private port too
             for index in range(2):
-                async with http.get(f"http://127.0.0.1:{port + 1000 + index}/healthz") as r:
-                    assert r.status == 200
+                await healthy(base + index)
             children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
                                       text=True).stdout.split()
             assert len(children) == 2
             pids = {int(p) for p in children}
             victim = min(pids)
             os.kill(victim, signal.SIGKILL)
-            for _ in range(100):
+            for _ in range(300):
                 now = {int(p) for p in subprocess.run(["pgrep", "-P", str(proc.pid)],
                                                       capture_output=True,
                                                       text=True).stdout.split()}
@@ -77,6 +76,8 @@ async def test_two_workers_serve_one_port_and_restart_a_killed_one(
             else:
                 raise AssertionError("the killed worker was not restarted")
             await healthy()
+            for index in range(2):
+                await healthy(base + index)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -84,6 +85,8 @@ async def test_two_workers_serve_one_port_and_restart_a_killed_one(
         except subprocess.TimeoutExpired:
             proc.kill()
             raise
+        finally:
+            log.close()
     assert proc.returncode == 0
 
 

@@ -1,0 +1,1 @@
+"""Webhooks: a transactional outbox and its signed, retried delivery."""
