@@ -25,6 +25,7 @@ from live.share.http import register as register_share
 from live.share.http import routes as share_routes
 from live.system import build_openapi
 from live.system import routes as system_routes
+from live.stats import http as stats_http
 from live.webhooks import delivery as webhooks_delivery
 from live.webhooks.http import routes as webhook_routes
 
@@ -54,9 +55,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     register_share(app)
 
     endpoints = install(app, [system_routes, account_routes, room_routes, share_routes,
-                              webhook_routes])
+                              webhook_routes, stats_http.routes])
     build_openapi(app, endpoints)
     webhooks_delivery.register(app)
+    stats_http.register(app)
     if STATIC_DIR.is_dir():
         app.router.add_static("/static/", STATIC_DIR, name="static")
 

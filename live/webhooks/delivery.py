@@ -74,4 +74,8 @@ async def _job(app: web.Application) -> None:
 
 
 def register(app: web.Application) -> None:
+    from live.webhooks import hooks
+
     app[keys.JOBS].add("webhooks", 1.0, _job)
+    app[keys.ORDER_HOOKS].paid.append(hooks.order_paid)
+    app[keys.ORDER_HOOKS].refunded.append(hooks.order_refunded)

@@ -1,0 +1,1 @@
+"""Numbers: room counters maintained as events happen, time series, funnel, customers."""

@@ -1,0 +1,105 @@
+"""Room numbers for the host: stats, per-minute series, funnel; viewer funnel pings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from live import keys
+from live.accounts.principal import HOST, VIEWER, Principal
+from live.api import Body, Routes
+from live.db import transaction
+from live.rooms import service as rooms
+from live.stats import service
+from live.stats.schemas import FunnelOut, SeriesOut, SeriesQuery, StatsOut, TrackIn, TrackOut
+
+routes = Routes(tag="stats")
+
+
+async def live_counters(app: web.Application, room_id: str, *, likes: int,
+                        peak: int) -> tuple[int, int, int]:
+    """(viewers_now, peak_viewers, likes) from realtime presence, never below
+    what the database keeps (the peak stays after the room ends)."""
+    broker: Any = app[keys.BROKER]  # presence and likes arrive with realtime
+    now_count = 0
+    if hasattr(broker, "presence_count"):
+        now_count = int(await broker.presence_count(room_id))
+        peak = max(peak, int(await broker.presence_peak(room_id)))
+    if hasattr(broker, "likes"):
+        live_likes = await broker.likes(room_id)
+        likes = max(likes, int(live_likes or 0))
+    return now_count, max(peak, now_count), likes
+
+
+@routes.get("/api/v1/rooms/{room_id}/stats", response=StatsOut, auth=HOST)
+async def room_stats(request: web.Request, *, principal: Principal) -> dict[str, Any]:
+    """The room's numbers (at most 2 s behind)."""
+    app = request.app
+    async with app[keys.SESSIONS]() as session:
+        room = await rooms.room_of_host(session, request.match_info["room_id"], principal)
+        viewers_now, peak, likes = await live_counters(app, room.id, likes=room.likes,
+                                                       peak=room.peak_viewers)
+        return await service.room_stats(session, room.id, viewers_now=viewers_now,
+                                        peak_viewers=peak, likes=likes)
+
+
+@routes.get("/api/v1/rooms/{room_id}/stats/series", query=SeriesQuery, response=SeriesOut,
+            auth=HOST)
+async def room_series(request: web.Request, *, principal: Principal,
+                      query: SeriesQuery) -> dict[str, Any]:
+    """Per-minute visitors, viewers, chat, likes, orders and GMV (extension)."""
+    async with request.app[keys.SESSIONS]() as session:
+        room = await rooms.room_of_host(session, request.match_info["room_id"], principal)
+        minutes = await service.series(session, room.id, start=query.start, end=query.end)
+    return {"room_id": room.id, "minutes": minutes}
+
+
+@routes.get("/api/v1/rooms/{room_id}/stats/funnel", response=FunnelOut, auth=HOST)
+async def room_funnel(request: web.Request, *, principal: Principal) -> dict[str, Any]:
+    """People at each stage, visited → paid, for the room and per 团长 (extension)."""
+    async with request.app[keys.SESSIONS]() as session:
+        room = await rooms.room_of_host(session, request.match_info["room_id"], principal)
+        return {"room_id": room.id, **await service.funnel(session, room.id)}
+
+
+@routes.post("/api/v1/rooms/{room_id}/track", body=TrackIn, response=TrackOut, auth=VIEWER)
+async def track(request: web.Request, *, principal: Principal,
+                body: Body[TrackIn]) -> dict[str, Any]:
+    """The player reports a funnel step the server cannot see (opening a product)."""
+    app = request.app
+    async with transaction(app) as session:
+        room = await rooms.get_room(session, request.match_info["room_id"])
+        data = await body()
+        await service.note_person(session, room_id=room.id, stage=data.event,
+                                  viewer_id=principal.id, now=app[keys.CLOCK].now())
+    return {"ok": True}
+
+
+async def roll_up(app: web.Application) -> None:
+    """Job: presence and likes of live rooms into the per-minute series."""
+    broker: Any = app[keys.BROKER]
+    if not hasattr(broker, "presence_count"):
+        return
+    from sqlalchemy import select
+
+    from live.rooms.models import Room
+
+    now = app[keys.CLOCK].now()
+    async with transaction(app) as session:
+        live = (await session.execute(
+            select(Room.id, Room.likes).where(Room.status == "live"))).all()
+        for room_id, likes in live:
+            viewers, _peak, total_likes = await live_counters(app, room_id, likes=likes,
+                                                              peak=0)
+            await service.raise_minute(session, room_id=room_id, now=now,
+                                       peak_viewers=viewers, likes_total=total_likes)
+
+
+def register(app: web.Application) -> None:
+    hooks = app[keys.ORDER_HOOKS]
+    hooks.placed.append(service.order_placed)
+    hooks.paid.append(service.order_paid)
+    hooks.refunded.append(service.order_refunded)
+    app[keys.JOIN_HOOKS].append(service.on_join)
+    app[keys.JOBS].add("stats_roll_up", 1.0, roll_up)

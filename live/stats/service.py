@@ -1,0 +1,283 @@
+"""Room numbers, maintained in the transaction of each change.
+
+Other domains call in through hooks (orders: placed/paid/refunded; Socket.IO
+join) or one-line calls (`count_chat`, `note_person` for a link visit), so a
+room's stats are one primary-key read however many orders it has. Distinct
+counts are exact: a person is a row, not a sketch.
+
+People: each identity seen in a room (a viewer `w:<id>`, a link visitor's
+cookie `c:<id>`) maps to a person; a visitor id and the viewer it is linked
+to are one person, so when one call names both and they were counted apart,
+the two people merge and `visitors` goes down by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from live.clock import iso
+from live.events import Event
+from live.stats.models import RoomStats, StatsBuyer, StatsIdentity, StatsMinute, StatsPerson
+
+# Funnel stages, in order (a person's `stages` is a bit set of them).
+STAGES = ("visited", "joined", "product_opened", "added_to_cart", "ordered", "paid")
+BIT = {name: 1 << i for i, name in enumerate(STAGES)}
+
+
+# --- small SQL helpers ----------------------------------------------------------
+
+async def _insert_ignore(session: AsyncSession, model: Any, values: dict[str, Any]) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING on both backends; True if a row was added."""
+    dialect = session.get_bind().dialect.name
+    ins = (postgresql.insert(model) if dialect == "postgresql" else sqlite.insert(model))
+    result = await session.execute(ins.values(**values).on_conflict_do_nothing())
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def _bump_room(session: AsyncSession, room_id: str, **deltas: int) -> None:
+    await _insert_ignore(session, RoomStats, {
+        "room_id": room_id, "visitors": 0, "chat_messages": 0, "orders": 0, "buyers": 0,
+        "gmv_cents": 0, "refunds": 0})
+    cols = RoomStats.__table__.c
+    await session.execute(update(RoomStats).where(RoomStats.room_id == room_id).values(
+        {name: cols[name] + delta for name, delta in deltas.items()}))
+
+
+def minute_of(when: datetime) -> datetime:
+    return when.replace(second=0, microsecond=0)
+
+
+async def _minute_row(session: AsyncSession, room_id: str, now: datetime) -> datetime:
+    minute = minute_of(now)
+    await _insert_ignore(session, StatsMinute, {
+        "room_id": room_id, "minute": minute, "visitors": 0, "peak_viewers": 0,
+        "chat_messages": 0, "likes_total": 0, "orders": 0, "gmv_cents": 0, "refunds": 0})
+    return minute
+
+
+async def _bump_minute(session: AsyncSession, room_id: str, now: datetime,
+                       **deltas: int) -> None:
+    minute = await _minute_row(session, room_id, now)
+    cols = StatsMinute.__table__.c
+    await session.execute(update(StatsMinute).where(
+        StatsMinute.room_id == room_id, StatsMinute.minute == minute).values(
+        {name: cols[name] + delta for name, delta in deltas.items()}))
+
+
+async def raise_minute(session: AsyncSession, *, room_id: str, now: datetime,
+                       peak_viewers: int, likes_total: int) -> None:
+    """Record presence and the likes total seen now (never lowering them)."""
+    minute = await _minute_row(session, room_id, now)
+    c = StatsMinute.__table__.c
+    await session.execute(update(StatsMinute).where(
+        StatsMinute.room_id == room_id, StatsMinute.minute == minute).values(
+        peak_viewers=case((c.peak_viewers < peak_viewers, peak_viewers),
+                          else_=c.peak_viewers),
+        likes_total=case((c.likes_total < likes_total, likes_total), else_=c.likes_total)))
+
+
+# --- people and the funnel --------------------------------------------------------
+
+async def note_person(session: AsyncSession, *, room_id: str, stage: str, now: datetime,
+                      viewer_id: str | None = None, visitor_id: str | None = None,
+                      leader_id: str | None = None) -> None:
+    """Someone reached `stage` in the room; count them if they are new there.
+
+    `viewer_id` and `visitor_id` together say they are one person (the visitor
+    cookie is linked to the viewer). A `leader_id` is the 团长 they came through
+    (the latest known wins).
+    """
+    keys = ([f"w:{viewer_id}"] if viewer_id else []) + ([f"c:{visitor_id}"] if visitor_id
+                                                         else [])
+    if not keys:
+        return
+    rows = (await session.execute(
+        select(StatsIdentity.identity, StatsIdentity.person_id)
+        .where(StatsIdentity.room_id == room_id, StatsIdentity.identity.in_(keys)))).all()
+    known = {identity: person for identity, person in rows}
+    persons = sorted({known[k] for k in keys if k in known},
+                     key=lambda p: (not p.startswith("w:"), p))
+    if not persons:
+        person = keys[0]
+        if await _insert_ignore(session, StatsPerson, {
+                "room_id": room_id, "person_id": person, "leader_id": leader_id,
+                "stages": 0, "first_seen_at": now}):
+            await _bump_room(session, room_id, visitors=1)
+            await _bump_minute(session, room_id, now, visitors=1)
+    else:
+        person = persons[0]
+        for other in persons[1:]:  # two people turn out to be one
+            gone = await session.get(StatsPerson, (room_id, other))
+            await session.execute(update(StatsIdentity).where(
+                StatsIdentity.room_id == room_id, StatsIdentity.person_id == other)
+                .values(person_id=person))
+            await session.execute(delete(StatsPerson).where(
+                StatsPerson.room_id == room_id, StatsPerson.person_id == other))
+            if gone is not None:
+                await session.execute(update(StatsPerson).where(
+                    StatsPerson.room_id == room_id, StatsPerson.person_id == person)
+                    .values(stages=StatsPerson.stages.op("|")(gone.stages)))
+                await _bump_room(session, room_id, visitors=-1)
+    for k in keys:
+        if known.get(k) != person:
+            await _insert_ignore(session, StatsIdentity,
+                                 {"room_id": room_id, "identity": k, "person_id": person})
+    values: dict[str, Any] = {"stages": StatsPerson.stages.op("|")(BIT[stage])}
+    if leader_id:
+        values["leader_id"] = leader_id
+    await session.execute(update(StatsPerson).where(
+        StatsPerson.room_id == room_id, StatsPerson.person_id == person).values(values))
+
+
+async def funnel(session: AsyncSession, room_id: str) -> dict[str, Any]:
+    """People per stage, for the room and per 团长 (None: came without a link)."""
+    cols = [func.coalesce(func.sum(case((StatsPerson.stages.op("&")(BIT[s]) != 0, 1),
+                                        else_=0)), 0) for s in STAGES]
+    rows = (await session.execute(
+        select(StatsPerson.leader_id, *cols).where(StatsPerson.room_id == room_id)
+        .group_by(StatsPerson.leader_id))).all()
+    total = dict.fromkeys(STAGES, 0)
+    leaders = []
+    for row in rows:
+        counts = {s: int(row[i + 1]) for i, s in enumerate(STAGES)}
+        for s in STAGES:
+            total[s] += counts[s]
+        if row[0] is not None:
+            leaders.append({"leader_id": row[0], **counts})
+    leaders.sort(key=lambda r: (-r["paid"], -r["visited"], r["leader_id"]))
+    return {"stages": list(STAGES), "room": total, "leaders": leaders}
+
+
+# --- orders (cart's OrderHooks) ------------------------------------------------
+
+async def order_placed(session: AsyncSession, order: Any, now: datetime) -> list[Event]:
+    await note_person(session, room_id=order.room_id, stage="ordered", now=now,
+                      viewer_id=order.viewer_id, leader_id=order.leader_id)
+    return []
+
+
+async def order_paid(session: AsyncSession, order: Any, now: datetime) -> list[Event]:
+    """A paid order: orders, GMV, buyers, and the buyer counts as a visitor
+    (someone who bought has opened the room, so conversion stays ≤ 1)."""
+    room_id, viewer_id, total = order.room_id, order.viewer_id, int(order.total_cents)
+    await note_person(session, room_id=room_id, stage="paid", now=now, viewer_id=viewer_id,
+                      leader_id=order.leader_id)
+    orders = await _bump_buyer(session, room_id, viewer_id, orders=1, gmv_cents=total)
+    await _bump_room(session, room_id, orders=1, gmv_cents=total,
+                     buyers=1 if orders == 1 else 0)
+    await _bump_minute(session, room_id, now, orders=1, gmv_cents=total)
+    return []
+
+
+async def order_refunded(session: AsyncSession, order: Any, now: datetime) -> list[Event]:
+    room_id, viewer_id, total = order.room_id, order.viewer_id, int(order.total_cents)
+    orders = await _bump_buyer(session, room_id, viewer_id, orders=-1, gmv_cents=-total)
+    await _bump_room(session, room_id, orders=-1, gmv_cents=-total, refunds=1,
+                     buyers=-1 if orders == 0 else 0)
+    await _bump_minute(session, room_id, now, refunds=1)
+    return []
+
+
+async def _bump_buyer(session: AsyncSession, room_id: str, viewer_id: str, *, orders: int,
+                      gmv_cents: int) -> int:
+    """Add to the viewer's paid orders in the room; returns the new count."""
+    await _insert_ignore(session, StatsBuyer, {"room_id": room_id, "viewer_id": viewer_id,
+                                               "orders": 0, "gmv_cents": 0})
+    where = and_(StatsBuyer.room_id == room_id, StatsBuyer.viewer_id == viewer_id)
+    await session.execute(update(StatsBuyer).where(where).values(
+        orders=StatsBuyer.orders + orders, gmv_cents=StatsBuyer.gmv_cents + gmv_cents))
+    return int((await session.scalar(select(StatsBuyer.orders).where(where))) or 0)
+
+
+# --- chat, joins ----------------------------------------------------------------
+
+async def count_chat(session: AsyncSession, *, room_id: str, now: datetime) -> None:
+    """An accepted chat message (deleting it later does not uncount it)."""
+    await _bump_room(session, room_id, chat_messages=1)
+    await _bump_minute(session, room_id, now, chat_messages=1)
+
+
+async def on_join(session: AsyncSession, *, room_id: str, principal: Any,
+                  share_token: str | None, visitor_id: str | None,
+                  now: datetime) -> list[Event]:
+    """JOIN_HOOKS: a viewer joined. With a share token its cookie is linked to
+    it (distribution does the same), so the visit and the join are one person."""
+    if getattr(principal, "role", None) != "viewer":
+        return []
+    await note_person(session, room_id=room_id, stage="joined", now=now,
+                      viewer_id=principal.id, visitor_id=visitor_id if share_token else None)
+    return []
+
+
+# --- reading --------------------------------------------------------------------
+
+def conversion_rate(buyers: int, visitors: int) -> float:
+    if visitors <= 0:
+        return 0.0
+    # Exact decimal rounding (half up) of buyers / visitors to 4 places.
+    scaled = (buyers * 10000 * 2 + visitors) // (2 * visitors)
+    return min(scaled, 10000) / 10000
+
+
+async def room_stats(session: AsyncSession, room_id: str, *, viewers_now: int,
+                     peak_viewers: int, likes: int) -> dict[str, Any]:
+    row = await session.get(RoomStats, room_id)
+    visitors = row.visitors if row else 0
+    orders = row.orders if row else 0
+    gmv = row.gmv_cents if row else 0
+    buyers = row.buyers if row else 0
+    return {
+        "visitors": visitors, "viewers_now": viewers_now,
+        "peak_viewers": max(peak_viewers, viewers_now),
+        "chat_messages": row.chat_messages if row else 0, "likes": likes,
+        "orders": orders, "buyers": buyers, "gmv_cents": gmv,
+        "aov_cents": gmv // orders if orders else 0,
+        "conversion_rate": conversion_rate(buyers, visitors),
+        "refunds": row.refunds if row else 0,
+    }
+
+
+MAX_SERIES_MINUTES = 7 * 24 * 60
+
+
+async def series(session: AsyncSession, room_id: str, *, start: datetime | None,
+                 end: datetime | None) -> list[dict[str, Any]]:
+    """One row per minute from the first to the last with activity (or the
+    given window), empty minutes filled with zeros; `likes` is per minute."""
+    query = select(StatsMinute).where(StatsMinute.room_id == room_id)
+    rows: Sequence[StatsMinute] = (await session.scalars(
+        query.order_by(StatsMinute.minute))).all()
+    if not rows and (start is None or end is None):
+        return []
+    first = minute_of(start) if start else rows[0].minute
+    last = minute_of(end) if end else rows[-1].minute
+    last = min(last, first + timedelta(minutes=MAX_SERIES_MINUTES - 1))
+    by_minute = {r.minute: r for r in rows}
+    likes_before = 0
+    for r in rows:  # the likes total reached before the window
+        if r.minute < first:
+            likes_before = max(likes_before, r.likes_total)
+    out: list[dict[str, Any]] = []
+    minute = first
+    while minute <= last:
+        m = by_minute.get(minute)
+        likes_total = max(likes_before, m.likes_total) if m else likes_before
+        out.append({
+            "minute": iso(minute),
+            "visitors": m.visitors if m else 0,
+            "viewers": m.peak_viewers if m else 0,
+            "chat_messages": m.chat_messages if m else 0,
+            "likes": likes_total - likes_before,
+            "orders": m.orders if m else 0,
+            "gmv_cents": m.gmv_cents if m else 0,
+            "refunds": m.refunds if m else 0,
+        })
+        likes_before = likes_total
+        minute += timedelta(minutes=1)
+    return out
