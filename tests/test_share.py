@@ -220,10 +220,7 @@ async def test_visitors_are_people_a_cookie_and_its_viewer_are_one(clocked: Api,
     await open_link(api, token, cookie=vid)
     viewer = await api.viewer()
     # the player joins with ?s= and the same cookie: linked, no new visit
-    async with transaction(app) as session:
-        for hook in app[keys.JOIN_HOOKS]:
-            await hook(session, room_id=room["id"], principal=await principal(app, viewer),
-                       share_token=token, visitor_id=vid, now=clock.now())
+    await join(app, room["id"], await principal(app, viewer), token, vid, clock.now())
     stats = await api.get(f"/api/v1/me/stats?room_id={room['id']}", token=leader.token)
     assert (stats["visits"], stats["visitors"]) == (2, 1)
     # the same viewer on another phone (new cookie), by ?viewer_token=: one person
@@ -238,12 +235,18 @@ async def test_visitors_are_people_a_cookie_and_its_viewer_are_one(clocked: Api,
     # a viewer joining with the token without any cookie counts a visit once
     other = await api.viewer()
     for _ in range(2):
-        async with transaction(app) as session:
-            for hook in app[keys.JOIN_HOOKS]:
-                await hook(session, room_id=room["id"], principal=await principal(app, other),
-                           share_token=token, visitor_id=None, now=clock.now())
+        await join(app, room["id"], await principal(app, other), token, None, clock.now())
     stats = await api.get(f"/api/v1/me/stats?room_id={room['id']}", token=leader.token)
     assert (stats["visits"], stats["visitors"]) == (5, 3)
+
+
+async def join(app: web.Application, room_id: str, who: Any, share_token: str | None,
+               visitor_id: str | None, now: Any) -> None:
+    """What the Socket.IO join does in its transaction: run the join hooks."""
+    async with transaction(app) as session:
+        for hook in app[keys.JOIN_HOOKS]:
+            await hook(session, room_id=room_id, principal=who, share_token=share_token,
+                       visitor_id=visitor_id, now=now)
 
 
 async def principal(app: web.Application, actor: Any) -> Any:
@@ -266,10 +269,7 @@ async def test_join_with_a_changed_or_foreign_token_is_refused(clocked: Api,
     flipped = token[:3] + ("x" if token[3] != "x" else "y") + token[4:]
     for room_id, tok in ((room["id"], flipped), (other_room["id"], token)):
         with pytest.raises(LiveError) as err:
-            async with transaction(app) as session:
-                for hook in app[keys.JOIN_HOOKS]:
-                    await hook(session, room_id=room_id, principal=who, share_token=tok,
-                               visitor_id=None, now=clock.now())
+            await join(app, room_id, who, tok, None, clock.now())
         assert err.value.code == "invalid"
         assert err.value.extra["fields"][0]["field"] == "share_token"
 
@@ -299,15 +299,16 @@ async def test_network_shows_parent_children_and_invite_code(api: Api) -> None:
 # --- the ledger through the order hooks -----------------------------------------
 
 async def pay(app: web.Application, order: StandInOrder, now: Any) -> None:
+    """Distribution's own paid hook (the order flow through cart is in test_share_orders)."""
+    assert service.on_paid in app[keys.ORDER_HOOKS].paid
     async with transaction(app) as session:
-        for hook in app[keys.ORDER_HOOKS].paid:
-            await hook(session, order, now)
+        await service.on_paid(session, order, now)
 
 
 async def refund(app: web.Application, order: StandInOrder, now: Any) -> None:
+    assert service.on_refunded in app[keys.ORDER_HOOKS].refunded
     async with transaction(app) as session:
-        for hook in app[keys.ORDER_HOOKS].refunded:
-            await hook(session, order, now)
+        await service.on_refunded(session, order, now)
 
 
 async def attribute(app: web.Application, *, viewer_id: str, room_id: str,

@@ -36,6 +36,7 @@ from live.share.schemas import (
     StatsQuery,
     VisitQuery,
 )
+from live.stats import service as stats
 
 log = logging.getLogger("live.share")
 routes = Routes(tag="distribution")
@@ -162,8 +163,11 @@ async def visit(request: web.Request, *, query: VisitQuery) -> web.Response:
             who = await principal_for_token(session, query.viewer_token)
             if who is not None and who.is_viewer:
                 viewer_id = who.id
-        await service.record_link_visit(session, link=link, visitor_id=visitor_id,
-                                        viewer_id=viewer_id, now=app[keys.CLOCK].now())
+        visit = await service.record_link_visit(session, link=link, visitor_id=visitor_id,
+                                                viewer_id=viewer_id, now=app[keys.CLOCK].now())
+        await stats.note_person(session, room_id=link.room.id, stage="visited",
+                                now=visit.created_at, viewer_id=visit.viewer_id,
+                                visitor_id=visitor_id, leader_id=link.leader.id)
     log.info("share visit room_id=%s leader_id=%s", link.room.id, link.leader.id)
     resp = web.Response(status=302, headers={
         "Location": f"/watch/{link.room.id}?s={link.token}",

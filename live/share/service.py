@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from live.accounts.models import Account
@@ -444,7 +444,11 @@ async def ledger_of_host(session: AsyncSession, *, host_id: str,
 # --- figures ----------------------------------------------------------------------
 
 def conversion(buyers: int, visitors: int) -> float:
-    return round(buyers / visitors, 4) if visitors else 0.0
+    """buyers / visitors rounded half up to 4 decimals, exactly (integers), 0 without
+    visitors."""
+    if visitors <= 0:
+        return 0.0
+    return min((buyers * 20000 + visitors) // (2 * visitors), 10000) / 10000
 
 
 @dataclass
@@ -486,13 +490,29 @@ async def figures(session: AsyncSession, *, room_id: str | None = None,
         return q
 
     person = func.coalesce(Visit.viewer_id, PersonLink.viewer_id, Visit.visitor_id)
-    q = where_visits(
-        select(Visit.room_id, Visit.leader_id, func.count(), func.count(func.distinct(person)))
-        .select_from(Visit)
-        .outerjoin(PersonLink, PersonLink.visitor_id == Visit.visitor_id)
-        .group_by(Visit.room_id, Visit.leader_id))
-    for rid, lid, visits, visitors in (await session.execute(q)).all():
-        out[(rid, lid)] = Figures(visits=int(visits), visitors=int(visitors))
+    q = where_visits(select(Visit.room_id, Visit.leader_id, func.count())
+                     .group_by(Visit.room_id, Visit.leader_id))
+    for rid, lid, visits in (await session.execute(q)).all():
+        out[(rid, lid)] = Figures(visits=int(visits))
+    # People: who came by the 团长's links, and who bought through it (a buyer
+    # has opened the room, so conversion stays <= 1 even when the binding
+    # came from a visit to another room of the host).
+    came = where_visits(
+        select(Visit.room_id.label("room_id"), Visit.leader_id.label("leader_id"),
+               person.label("person"))
+        .select_from(Visit).outerjoin(PersonLink, PersonLink.visitor_id == Visit.visitor_id))
+    bought = select(AttributedOrder.room_id, AttributedOrder.leader_id,
+                    AttributedOrder.viewer_id).where(AttributedOrder.status == "paid")
+    if room_id is not None:
+        bought = bought.where(AttributedOrder.room_id == room_id)
+    if ids is not None:
+        bought = bought.where(AttributedOrder.leader_id.in_(ids))
+    people = union_all(came, bought).subquery()
+    pq = (select(people.c.room_id, people.c.leader_id,
+                 func.count(func.distinct(people.c.person)))
+          .group_by(people.c.room_id, people.c.leader_id))
+    for rid, lid, visitors in (await session.execute(pq)).all():
+        out.setdefault((rid, lid), Figures()).visitors = int(visitors)
     oq = (select(AttributedOrder.room_id, AttributedOrder.leader_id, func.count(),
                  func.count(func.distinct(AttributedOrder.viewer_id)),
                  func.coalesce(func.sum(AttributedOrder.total_cents), 0))
