@@ -14,6 +14,8 @@ from live.cart.hooks import OrderHooks
 from live.clock import Clock, SystemClock
 from live.db import database
 from live.errors import error_middleware
+from live.growth.http import routes as growth_routes
+from live.growth.setup import setup as setup_growth
 from live.jobs import Jobs, run_jobs
 from live.metrics import Metrics, metrics_middleware
 from live.realtime.broker import Broker
@@ -55,10 +57,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     register_share(app)
 
     endpoints = install(app, [system_routes, account_routes, room_routes, share_routes,
-                              webhook_routes, stats_http.routes])
+                              webhook_routes, stats_http.routes, growth_routes])
     build_openapi(app, endpoints)
     webhooks_delivery.register(app)
     stats_http.register(app)
+    setup_growth(app)
     if STATIC_DIR.is_dir():
         app.router.add_static("/static/", STATIC_DIR, name="static")
 
