@@ -25,9 +25,10 @@ from live.rooms.http import routes as room_routes
 from live.settings import Settings
 from live.share.http import register as register_share
 from live.share.http import routes as share_routes
-from live.system import build_openapi
+from live.system import OPENAPI, build_openapi
 from live.system import routes as system_routes
 from live.stats import http as stats_http
+from live.video import http as video_http
 from live.webhooks import delivery as webhooks_delivery
 from live.webhooks.http import routes as webhook_routes
 
@@ -57,8 +58,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     register_share(app)
 
     endpoints = install(app, [system_routes, account_routes, room_routes, share_routes,
-                              webhook_routes, stats_http.routes, growth_routes])
+                              webhook_routes, stats_http.routes, growth_routes,
+                              video_http.routes])
     build_openapi(app, endpoints)
+    video_http.document(app[OPENAPI])
     webhooks_delivery.register(app)
     stats_http.register(app)
     setup_growth(app)
@@ -71,6 +74,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(broker_ctx)
     app.cleanup_ctx.append(run_jobs)
+    video_http.setup(app)  # the relay closes its peer connections before the rest
     return app
 
 
