@@ -30,6 +30,8 @@ from live.realtime.sio import attach_socketio
 from live.rooms import service as rooms_service
 from live.rooms.http import routes as room_routes
 from live.settings import Settings
+from live.share.http import register as register_share
+from live.share.http import routes as share_routes
 from live.system import OPENAPI, build_openapi
 from live.system import routes as system_routes
 from live.stats import http as stats_http
@@ -62,8 +64,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[keys.STOCK_GATE] = None
     cart_sweepers.register(app[keys.JOBS])
 
+    register_share(app)
+
     endpoints = install(app, [system_routes, account_routes, room_routes, chat_routes,
                               cart_routes,
+                              share_routes,
                               webhook_routes, stats_http.routes, growth_routes,
                               video_http.routes])
     build_openapi(app, endpoints)
