@@ -31,7 +31,7 @@ class Settings:
     chat_rate_per_s: float = 1.0
     like_rate_per_s: float = 20.0
     allowed_origins: tuple[str, ...] = DEFAULT_ORIGINS
-    webrtc_max_viewers: int = 20
+    webrtc_max_viewers: int = 10  # docs/benchmarks.md: ~11 viewers per core at 360p15
     ice_servers: tuple[str, ...] = ()
     auto_migrate: bool | None = None  # None: yes for SQLite, no for PostgreSQL
     max_body_bytes: int = 1 << 20

@@ -13,8 +13,7 @@ from typing import Any
 
 import aiohttp
 import av
-from aiortc import (
-    MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription)
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError
 
 VIDEO_TIME_BASE = fractions.Fraction(1, 90000)
@@ -134,7 +133,8 @@ async def whep(http: aiohttp.ClientSession, url: str, token: str | None,
     return ex
 
 
-async def frames(track: MediaStreamTrack, count: int, timeout: float = 30.0) -> list[Any]:
+async def frames(track: MediaStreamTrack, count: int,
+                 timeout: float = 30.0) -> list[Any]:  # noqa: ASYNC109
     """The next `count` frames of `track` (fails after `timeout` seconds)."""
     out: list[Any] = []
 
