@@ -47,12 +47,13 @@ class SyntheticVideo(MediaStreamTrack):
         if self.readyState != "live":
             raise MediaStreamError
         await self._paused.wait()
-        if self._start is None:
-            self._start = time.monotonic()
-        due = self._start + self.sent / self.fps
-        delay = due - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
+        # At most `fps`: a frame is due 1/fps after the last one; when late (a
+        # loaded machine) it goes at once, without a burst to catch up.
+        now = time.monotonic()
+        due = now if self._start is None else self._start + 1 / self.fps
+        if due > now:
+            await asyncio.sleep(due - now)
+        self._start = max(due, now)
         frame = av.VideoFrame(self.width, self.height, self.fmt)
         shift = (self.sent * 5) % 256
         for i, plane in enumerate(frame.planes):
