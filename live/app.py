@@ -10,6 +10,7 @@ from aiohttp import web
 from live import keys
 from live.accounts.http import routes as account_routes
 from live.api import install
+from live.chat.http import routes as chat_routes
 from live.cart.hooks import OrderHooks
 from live.clock import Clock, SystemClock
 from live.db import database
@@ -21,6 +22,7 @@ from live.metrics import Metrics, metrics_middleware
 from live.pages import add_page_routes
 from live.realtime.broker import Broker
 from live.realtime.memory import MemoryBroker
+from live.realtime.sio import attach_socketio
 from live.rooms import service as rooms_service
 from live.rooms.http import routes as room_routes
 from live.settings import Settings
@@ -54,7 +56,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[keys.REDIS] = None
     app[keys.ORDER_HOOKS] = OrderHooks()
 
-    endpoints = install(app, [system_routes, account_routes, room_routes,
+    endpoints = install(app, [system_routes, account_routes, room_routes, chat_routes,
                               webhook_routes, stats_http.routes, growth_routes,
                               video_http.routes])
     build_openapi(app, endpoints)
@@ -71,6 +73,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app.cleanup_ctx.append(database)
     app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(broker_ctx)
+    attach_socketio(app)  # Socket.IO routes, snapshot part, counters job, room ticks
     app.cleanup_ctx.append(run_jobs)
     video_http.setup(app)  # the relay closes its peer connections before the rest
     return app
@@ -84,14 +87,27 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
         return
     import redis.asyncio as aioredis
 
-    client = aioredis.from_url(url, health_check_interval=10)
+    # A blocking pool: a burst of concurrent commands (likes, presence, rate
+    # limits) waits for a connection instead of failing with "Too many connections".
+    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=64, timeout=20,
+                                                    health_check_interval=10)
+    client = aioredis.Redis.from_pool(pool)
     app[keys.REDIS] = client
     yield
     await client.aclose()
 
 
 async def broker_ctx(app: web.Application) -> AsyncIterator[None]:
-    broker: Broker = MemoryBroker()
+    settings = app[keys.SETTINGS]
+    broker: Broker
+    if app[keys.REDIS] is not None:
+        from live.realtime.redis import RedisBroker
+
+        broker = RedisBroker(app[keys.REDIS], settings.redis_prefix,
+                             history_max=settings.history_max,
+                             history_max_age_s=settings.history_max_age_s)
+    else:
+        broker = MemoryBroker(settings.history_max, settings.history_max_age_s)
     await broker.start()
     app[keys.BROKER] = broker
     yield

@@ -1,6 +1,7 @@
 """Imports every domain's tables so Base.metadata (and Alembic) sees them all."""
 
 from live.accounts import models as accounts_models  # noqa: F401
+from live.chat import models as chat_models  # noqa: F401
 from live.rooms import models as rooms_models  # noqa: F401
 from live.growth import models as growth_models  # noqa: F401
 from live.webhooks import models as webhooks_models  # noqa: F401
