@@ -10,6 +10,7 @@ from live import keys
 from live.accounts.principal import HOST, VIEWER, Principal
 from live.api import Body, Routes
 from live.db import transaction
+from live.errors import forbidden, not_found
 from live.rooms import service as rooms
 from live.stats import service
 from live.stats.schemas import FunnelOut, SeriesOut, SeriesQuery, StatsOut, TrackIn, TrackOut
@@ -37,11 +38,14 @@ async def room_stats(request: web.Request, *, principal: Principal) -> dict[str,
     """The room's numbers (at most 2 s behind)."""
     app = request.app
     async with app[keys.SESSIONS]() as session:
-        room = await rooms.room_of_host(session, request.match_info["room_id"], principal)
-        viewers_now, peak, likes = await live_counters(app, room.id, likes=room.likes,
-                                                       peak=room.peak_viewers)
-        return await service.room_stats(session, room.id, viewers_now=viewers_now,
-                                        peak_viewers=peak, likes=likes)
+        room, row = await service.room_with_stats(session, request.match_info["room_id"])
+    if room is None:
+        raise not_found("room")
+    if room.host_id != principal.id:
+        raise forbidden("this room belongs to another host")
+    viewers_now, peak, likes = await live_counters(app, room.id, likes=room.likes,
+                                                   peak=room.peak_viewers)
+    return service.room_stats(row, viewers_now=viewers_now, peak_viewers=peak, likes=likes)
 
 
 @routes.get("/api/v1/rooms/{room_id}/stats/series", query=SeriesQuery, response=SeriesOut,

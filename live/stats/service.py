@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from live.clock import iso
 from live.events import Event
+from live.rooms.models import Room
 from live.stats.models import RoomStats, StatsBuyer, StatsIdentity, StatsMinute, StatsPerson
 
 # Funnel stages, in order (a person's `stages` is a bit set of them).
@@ -40,40 +41,53 @@ async def _insert_ignore(session: AsyncSession, model: Any, values: dict[str, An
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+async def _bump(session: AsyncSession, model: Any, where: Any, blank: dict[str, Any],
+                deltas: dict[str, int], returning: Any = None) -> Any:
+    """UPDATE col = col + delta; the row is created (all zeros) the first time.
+
+    The common case is one statement; a concurrent first insert is ignored and
+    the update runs again, so no increment is lost.
+    """
+    table = model.__table__  # Core: a plain cursor result with rowcount
+    stmt = update(table).where(where).values(
+        {name: table.c[name] + delta for name, delta in deltas.items()})
+    if returning is not None:
+        stmt = stmt.returning(returning)
+    result = await session.execute(stmt)
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        await _insert_ignore(session, model, blank)
+        result = await session.execute(stmt)
+    return result.scalar_one() if returning is not None else None
+
+
 async def _bump_room(session: AsyncSession, room_id: str, **deltas: int) -> None:
-    await _insert_ignore(session, RoomStats, {
+    await _bump(session, RoomStats, RoomStats.room_id == room_id, {
         "room_id": room_id, "visitors": 0, "chat_messages": 0, "orders": 0, "buyers": 0,
-        "gmv_cents": 0, "refunds": 0})
-    cols = RoomStats.__table__.c
-    await session.execute(update(RoomStats).where(RoomStats.room_id == room_id).values(
-        {name: cols[name] + delta for name, delta in deltas.items()}))
+        "gmv_cents": 0, "refunds": 0}, deltas)
 
 
 def minute_of(when: datetime) -> datetime:
     return when.replace(second=0, microsecond=0)
 
 
-async def _minute_row(session: AsyncSession, room_id: str, now: datetime) -> datetime:
-    minute = minute_of(now)
-    await _insert_ignore(session, StatsMinute, {
-        "room_id": room_id, "minute": minute, "visitors": 0, "peak_viewers": 0,
-        "chat_messages": 0, "likes_total": 0, "orders": 0, "gmv_cents": 0, "refunds": 0})
-    return minute
+def _blank_minute(room_id: str, minute: datetime) -> dict[str, Any]:
+    return {"room_id": room_id, "minute": minute, "visitors": 0, "peak_viewers": 0,
+            "chat_messages": 0, "likes_total": 0, "orders": 0, "gmv_cents": 0, "refunds": 0}
 
 
 async def _bump_minute(session: AsyncSession, room_id: str, now: datetime,
                        **deltas: int) -> None:
-    minute = await _minute_row(session, room_id, now)
-    cols = StatsMinute.__table__.c
-    await session.execute(update(StatsMinute).where(
-        StatsMinute.room_id == room_id, StatsMinute.minute == minute).values(
-        {name: cols[name] + delta for name, delta in deltas.items()}))
+    minute = minute_of(now)
+    await _bump(session, StatsMinute,
+                and_(StatsMinute.room_id == room_id, StatsMinute.minute == minute),
+                _blank_minute(room_id, minute), deltas)
 
 
 async def raise_minute(session: AsyncSession, *, room_id: str, now: datetime,
                        peak_viewers: int, likes_total: int) -> None:
     """Record presence and the likes total seen now (never lowering them)."""
-    minute = await _minute_row(session, room_id, now)
+    minute = minute_of(now)
+    await _insert_ignore(session, StatsMinute, _blank_minute(room_id, minute))
     c = StatsMinute.__table__.c
     await session.execute(update(StatsMinute).where(
         StatsMinute.room_id == room_id, StatsMinute.minute == minute).values(
@@ -132,7 +146,8 @@ async def note_person(session: AsyncSession, *, room_id: str, stage: str, now: d
     if leader_id:
         values["leader_id"] = leader_id
     await session.execute(update(StatsPerson).where(
-        StatsPerson.room_id == room_id, StatsPerson.person_id == person).values(values))
+        StatsPerson.room_id == room_id, StatsPerson.person_id == person).values(values)
+        .execution_options(synchronize_session=False))
 
 
 async def funnel(session: AsyncSession, room_id: str) -> dict[str, Any]:
@@ -187,12 +202,11 @@ async def order_refunded(session: AsyncSession, order: Any, now: datetime) -> li
 async def _bump_buyer(session: AsyncSession, room_id: str, viewer_id: str, *, orders: int,
                       gmv_cents: int) -> int:
     """Add to the viewer's paid orders in the room; returns the new count."""
-    await _insert_ignore(session, StatsBuyer, {"room_id": room_id, "viewer_id": viewer_id,
-                                               "orders": 0, "gmv_cents": 0})
-    where = and_(StatsBuyer.room_id == room_id, StatsBuyer.viewer_id == viewer_id)
-    await session.execute(update(StatsBuyer).where(where).values(
-        orders=StatsBuyer.orders + orders, gmv_cents=StatsBuyer.gmv_cents + gmv_cents))
-    return int((await session.scalar(select(StatsBuyer.orders).where(where))) or 0)
+    return int(await _bump(
+        session, StatsBuyer,
+        and_(StatsBuyer.room_id == room_id, StatsBuyer.viewer_id == viewer_id),
+        {"room_id": room_id, "viewer_id": viewer_id, "orders": 0, "gmv_cents": 0},
+        {"orders": orders, "gmv_cents": gmv_cents}, returning=StatsBuyer.orders))
 
 
 # --- chat, joins ----------------------------------------------------------------
@@ -225,9 +239,17 @@ def conversion_rate(buyers: int, visitors: int) -> float:
     return min(scaled, 10000) / 10000
 
 
-async def room_stats(session: AsyncSession, room_id: str, *, viewers_now: int,
-                     peak_viewers: int, likes: int) -> dict[str, Any]:
-    row = await session.get(RoomStats, room_id)
+async def room_with_stats(session: AsyncSession,
+                          room_id: str) -> tuple[Room | None, RoomStats | None]:
+    """The room and its counters in one round trip (the stats call's hot path)."""
+    found = (await session.execute(
+        select(Room, RoomStats).outerjoin(RoomStats, RoomStats.room_id == Room.id)
+        .where(Room.id == room_id))).first()
+    return (found[0], found[1]) if found else (None, None)
+
+
+def room_stats(row: RoomStats | None, *, viewers_now: int, peak_viewers: int,
+               likes: int) -> dict[str, Any]:
     visitors = row.visitors if row else 0
     orders = row.orders if row else 0
     gmv = row.gmv_cents if row else 0
