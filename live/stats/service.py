@@ -24,7 +24,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from live.clock import iso
 from live.events import Event
 from live.rooms.models import Room
-from live.stats.models import RoomStats, StatsBuyer, StatsIdentity, StatsMinute, StatsPerson
+from live.stats.models import (
+    RoomStats,
+    StatsBuyer,
+    StatsCustomer,
+    StatsIdentity,
+    StatsLeader,
+    StatsMinute,
+    StatsPerson,
+    StatsProduct,
+)
 
 # Funnel stages, in order (a person's `stages` is a bit set of them).
 STAGES = ("visited", "joined", "product_opened", "added_to_cart", "ordered", "paid")
@@ -187,6 +196,7 @@ async def order_paid(session: AsyncSession, order: Any, now: datetime) -> list[E
     await _bump_room(session, room_id, orders=1, gmv_cents=total,
                      buyers=1 if orders == 1 else 0)
     await _bump_minute(session, room_id, now, orders=1, gmv_cents=total)
+    await _bump_host(session, order, now, sign=1)
     return []
 
 
@@ -196,7 +206,84 @@ async def order_refunded(session: AsyncSession, order: Any, now: datetime) -> li
     await _bump_room(session, room_id, orders=-1, gmv_cents=-total, refunds=1,
                      buyers=-1 if orders == 0 else 0)
     await _bump_minute(session, room_id, now, refunds=1)
+    await _bump_host(session, order, now, sign=-1)
     return []
+
+
+async def _bump_host(session: AsyncSession, order: Any, now: datetime, *, sign: int) -> None:
+    """Host-level customers, products and 团长 GMV (sign -1: a refund)."""
+    room = await session.get(Room, order.room_id)
+    if room is None:
+        return
+    host_id, total = room.host_id, int(order.total_cents)
+    where = and_(StatsCustomer.host_id == host_id, StatsCustomer.viewer_id == order.viewer_id)
+    deltas = {"orders": sign, "gmv_cents": sign * total}
+    await _bump(session, StatsCustomer, where, {
+        "host_id": host_id, "viewer_id": order.viewer_id, "orders": 0, "gmv_cents": 0,
+        "first_paid_at": now, "last_paid_at": now}, deltas)
+    if sign > 0:
+        await session.execute(update(StatsCustomer).where(where).values(last_paid_at=now)
+                              .execution_options(synchronize_session=False))
+    for item in getattr(order, "items", []):
+        line = int(item.quantity) * int(item.unit_price_cents)
+        await _bump(session, StatsProduct, and_(
+            StatsProduct.host_id == host_id, StatsProduct.product_id == item.product_id), {
+            "host_id": host_id, "product_id": item.product_id,
+            "title": getattr(item, "title", "") or "", "units": 0, "gmv_cents": 0},
+            {"units": sign * int(item.quantity), "gmv_cents": sign * line})
+    if order.leader_id:
+        await _bump(session, StatsLeader, and_(
+            StatsLeader.host_id == host_id, StatsLeader.leader_id == order.leader_id), {
+            "host_id": host_id, "leader_id": order.leader_id, "orders": 0, "gmv_cents": 0},
+            deltas)
+
+
+async def customers(session: AsyncSession, *, host_id: str, now: datetime, new_days: int,
+                    active_days: int, churn_days: int, top: int) -> dict[str, Any]:
+    """Segments of the host's paying viewers (paid, not refunded orders):
+    new = first payment within `new_days`; active = paid within `active_days`
+    and also before that window; churned = no payment within `churn_days`
+    after earlier ones. Repurchase rate = customers with ≥ 2 orders / customers."""
+    c = StatsCustomer
+    new_since = now - timedelta(days=new_days)
+    active_since = now - timedelta(days=active_days)
+    churn_since = now - timedelta(days=churn_days)
+
+    def count_if(cond: Any) -> Any:
+        return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+    row = (await session.execute(select(
+        func.count(),
+        count_if(c.first_paid_at >= new_since),
+        count_if(and_(c.last_paid_at >= active_since, c.first_paid_at < active_since)),
+        count_if(c.last_paid_at < churn_since),
+        count_if(c.orders >= 2),
+        func.coalesce(func.sum(c.gmv_cents), 0),
+    ).where(c.host_id == host_id, c.orders > 0))).one()
+    total, new, active, churned, repeat, gmv = (int(v) for v in row)
+    products = (await session.scalars(
+        select(StatsProduct).where(StatsProduct.host_id == host_id, StatsProduct.units > 0)
+        .order_by(StatsProduct.gmv_cents.desc(), StatsProduct.units.desc(),
+                  StatsProduct.product_id).limit(top))).all()
+    leaders = (await session.scalars(
+        select(StatsLeader).where(StatsLeader.host_id == host_id, StatsLeader.orders > 0)
+        .order_by(StatsLeader.gmv_cents.desc(), StatsLeader.leader_id))).all()
+    return {
+        "windows": {"new_days": new_days, "active_days": active_days,
+                    "churn_days": churn_days},
+        "customers": total, "new": new, "active": active, "churned": churned,
+        "repurchase_rate": conversion_rate(repeat, total), "gmv_cents": gmv,
+        "top_products": [{"product_id": p.product_id, "title": p.title, "units": p.units,
+                          "gmv_cents": p.gmv_cents} for p in products],
+        "leaders": [{"leader_id": x.leader_id, "orders": x.orders, "gmv_cents": x.gmv_cents}
+                    for x in leaders],
+    }
+
+
+async def customer_rows(session: AsyncSession, *, host_id: str) -> list[StatsCustomer]:
+    return list((await session.scalars(
+        select(StatsCustomer).where(StatsCustomer.host_id == host_id)
+        .order_by(StatsCustomer.gmv_cents.desc(), StatsCustomer.viewer_id))).all())
 
 
 async def _bump_buyer(session: AsyncSession, room_id: str, viewer_id: str, *, orders: int,
