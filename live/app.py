@@ -14,6 +14,8 @@ from live.cart.hooks import OrderHooks
 from live.clock import Clock, SystemClock
 from live.db import database
 from live.errors import error_middleware
+from live.growth.http import routes as growth_routes
+from live.growth.setup import setup as setup_growth
 from live.jobs import Jobs, run_jobs
 from live.metrics import Metrics, metrics_middleware
 from live.realtime.broker import Broker
@@ -21,9 +23,10 @@ from live.realtime.memory import MemoryBroker
 from live.rooms import service as rooms_service
 from live.rooms.http import routes as room_routes
 from live.settings import Settings
-from live.system import build_openapi
+from live.system import OPENAPI, build_openapi
 from live.system import routes as system_routes
 from live.stats import http as stats_http
+from live.video import http as video_http
 from live.webhooks import delivery as webhooks_delivery
 from live.webhooks.http import routes as webhook_routes
 
@@ -51,10 +54,13 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[keys.ORDER_HOOKS] = OrderHooks()
 
     endpoints = install(app, [system_routes, account_routes, room_routes,
-                             webhook_routes, stats_http.routes])
+                              webhook_routes, stats_http.routes, growth_routes,
+                              video_http.routes])
     build_openapi(app, endpoints)
+    video_http.document(app[OPENAPI])
     webhooks_delivery.register(app)
     stats_http.register(app)
+    setup_growth(app)
     if STATIC_DIR.is_dir():
         app.router.add_static("/static/", STATIC_DIR, name="static")
 
@@ -64,6 +70,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(broker_ctx)
     app.cleanup_ctx.append(run_jobs)
+    video_http.setup(app)  # the relay closes its peer connections before the rest
     return app
 
 

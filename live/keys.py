@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from live.realtime.broker import Broker
     from live.settings import Settings
     from live.snapshot import SnapshotPart
+    from live.video.hub import VideoHub
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
@@ -37,3 +38,5 @@ ORDER_HOOKS: web.AppKey[OrderHooks] = web.AppKey("order_hooks")
 # Distribution binds the viewer to a 团长 here; it raises LiveError(invalid) for
 # a tampered or foreign share token, which refuses the join.
 JOIN_HOOKS: web.AppKey[list[Any]] = web.AppKey("join_hooks")
+# The built-in WebRTC relay: every WHIP/WHEP peer connection of this process.
+VIDEO: web.AppKey[VideoHub] = web.AppKey("video")

@@ -2,5 +2,6 @@
 
 from live.accounts import models as accounts_models  # noqa: F401
 from live.rooms import models as rooms_models  # noqa: F401
+from live.growth import models as growth_models  # noqa: F401
 from live.webhooks import models as webhooks_models  # noqa: F401
 from live.stats import models as stats_models  # noqa: F401

@@ -25,6 +25,12 @@ pytestmark = pytest.mark.slow
 EXAMPLES = int(os.environ.get("LIVE_FUZZ_EXAMPLES", "15"))
 
 
+@schemathesis.serializer("application/sdp")
+def _sdp(ctx: Any, value: Any) -> bytes:
+    """WHIP/WHEP offers are SDP text: send the generated string as it is."""
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
 def post(base: str, path: str, body: dict[str, Any], token: str | None = None) -> Any:
     req = urllib.request.Request(base + path, data=json.dumps(body).encode(), method="POST",
                                  headers={"Content-Type": "application/json",

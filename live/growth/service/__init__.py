@@ -1,0 +1,1 @@
+"""Growth actions, transport-free: callers commit and publish the returned events."""

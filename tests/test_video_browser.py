@@ -1,0 +1,119 @@
+"""A real Chromium publishes its fake camera over WHIP; another page plays it.
+
+Runs Debian's Chromium (`/usr/bin/chromium`, never a downloaded browser);
+skipped when it or Playwright is missing, failed under CI=true.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from live.app import create_app
+from live.settings import Settings
+from tests.conftest import unavailable
+from tests.helpers import Api
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = os.environ.get("LIVE_TEST_CHROMIUM", "/usr/bin/chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+PAGE = Path(__file__).resolve().parent / "pages" / "video.html"
+
+
+@pytest.fixture
+def backend() -> str:
+    return "sqlite"
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    if not Path(CHROMIUM).exists():
+        unavailable(f"Chromium at {CHROMIUM}")
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        unavailable("playwright")
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        yield b
+        await b.close()
+
+
+async def serve(settings: Settings, aiohttp_client: Any) -> tuple[TestServer, Api]:
+    app = create_app(settings)
+
+    async def test_page(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(PAGE)
+
+    app.router.add_get("/test/video.html", test_page)
+    client = await aiohttp_client(TestServer(app, host="127.0.0.1"))
+    return client.server, Api(client)
+
+
+async def open_page(browser: Any, url: str) -> Any:
+    page = await browser.new_page()
+    page.on("console", lambda m: print("page:", m.type, m.text))
+    await page.goto(url)
+    await page.wait_for_function("window.ready === true", timeout=10_000)
+    return page
+
+
+PLAY = """([roomId, token]) => {
+  const v = document.getElementById("v");
+  window.player = window.video.play(roomId, token, v, {
+    retryMs: 500, onstate: (s, d) => window.states.push(s)});
+}"""
+
+MOVING = """async () => {
+  const v = document.getElementById("v");
+  const t0 = v.currentTime;
+  await new Promise((r) => setTimeout(r, 1500));
+  return {w: v.videoWidth, h: v.videoHeight, t0, t1: v.currentTime};
+}"""
+
+
+async def test_browser_publishes_fake_camera_and_another_page_plays_it(
+        settings: Settings, aiohttp_client: Any, browser: Any) -> None:
+    server, api = await serve(settings, aiohttp_client)
+    host = await api.host()
+    room = await api.room(host)
+    viewer = await api.viewer()
+    base = str(server.make_url("")).rstrip("/")
+
+    console = await open_page(browser, f"{base}/test/video.html")
+    location = await console.evaluate("""async ([roomId, token]) => {
+      const stream = await navigator.mediaDevices.getUserMedia(
+        {video: {width: 640, height: 360}, audio: true});
+      window.pub = await window.video.publish(roomId, token, stream);
+      return window.pub.location;
+    }""", [room["id"], host.token])
+    assert f"/api/v1/rooms/{room['id']}/whip/" in location
+
+    player = await open_page(browser, f"{base}/test/video.html")
+    await player.evaluate(PLAY, [room["id"], viewer.token])
+    await player.wait_for_function(
+        "document.getElementById('v').videoWidth > 0", timeout=30_000)
+    seen = await player.evaluate(MOVING)
+    assert seen["w"] > 0 and seen["h"] > 0, seen
+    assert seen["t1"] > seen["t0"], seen
+    assert "playing" in await player.evaluate("window.states")
+
+    h = await api.get(f"/api/v1/rooms/{room['id']}/video", token=host.token)
+    assert h["publishing"] is True and h["viewers"] == 1 and h["width"], h.body
+
+    await console.evaluate("window.pub.stop()")
+    h = await api.get(f"/api/v1/rooms/{room['id']}/video", token=host.token)
+    assert h["publishing"] is False
+    await player.wait_for_function(
+        "window.states.includes('waiting')", timeout=30_000)
+    await player.evaluate("window.player.stop()")

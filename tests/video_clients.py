@@ -1,0 +1,157 @@
+"""aiortc clients that talk WHIP/WHEP to a real server, and synthetic media.
+
+Used by the video tests and `benchmarks/video_relay.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import av
+from aiortc import (
+    MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription)
+from aiortc.mediastreams import AudioStreamTrack, MediaStreamError
+
+VIDEO_TIME_BASE = fractions.Fraction(1, 90000)
+
+
+class SyntheticVideo(MediaStreamTrack):
+    """Frames of `width`x`height` in pixel format `fmt` at `fps`, changing every
+    frame (a moving gradient), so encoders do real work. `pause()` stops the
+    frames without ending the track (a publisher that vanishes)."""
+
+    kind = "video"
+
+    def __init__(self, width: int = 320, height: int = 240, fps: int = 15,
+                 fmt: str = "yuv420p") -> None:
+        super().__init__()
+        self.width, self.height, self.fps, self.fmt = width, height, fps, fmt
+        self.sent = 0
+        self._start: float | None = None
+        self._paused = asyncio.Event()
+        self._paused.set()
+        # one row per pixel format plane, shifted per frame to make motion
+        self._base = [bytes((x * 7 + y) % 256 for x in range(4096)) for y in range(8)]
+
+    def pause(self) -> None:
+        self._paused.clear()
+
+    def resize(self, width: int, height: int) -> None:
+        self.width, self.height = width, height
+
+    async def recv(self) -> av.VideoFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        await self._paused.wait()
+        if self._start is None:
+            self._start = time.monotonic()
+        due = self._start + self.sent / self.fps
+        delay = due - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        frame = av.VideoFrame(self.width, self.height, self.fmt)
+        shift = (self.sent * 5) % 256
+        for i, plane in enumerate(frame.planes):
+            row = self._base[i % len(self._base)][shift:shift + plane.line_size]
+            row = (row * (plane.line_size // max(len(row), 1) + 1))[:plane.line_size]
+            plane.update(row * (plane.buffer_size // plane.line_size))
+        frame.pts = int(self.sent * 90000 / self.fps)
+        frame.time_base = VIDEO_TIME_BASE
+        self.sent += 1
+        return frame
+
+
+def new_pc() -> RTCPeerConnection:
+    return RTCPeerConnection(RTCConfiguration(iceServers=[]))
+
+
+@dataclass
+class Exchange:
+    status: int
+    body: str
+    location: str | None
+    pc: RTCPeerConnection
+    tracks: dict[str, MediaStreamTrack] = field(default_factory=dict)
+
+    @property
+    def code(self) -> str | None:
+        import json
+
+        try:
+            return str(json.loads(self.body)["error"]["code"])
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+async def _post_offer(http: aiohttp.ClientSession, url: str, token: str,
+                      pc: RTCPeerConnection) -> tuple[int, str, str | None]:
+    offer = await pc.createOffer()
+    await pc.setLocalDescription(offer)
+    async with http.post(url, data=pc.localDescription.sdp, headers={
+            "Content-Type": "application/sdp", "Authorization": f"Bearer {token}"}) as r:
+        return r.status, await r.text(), r.headers.get("Location")
+
+
+async def whip(http: aiohttp.ClientSession, base: str, room_id: str, token: str,
+               *tracks: MediaStreamTrack) -> Exchange:
+    """Publish `tracks`; on 201 the answer is applied and media flows."""
+    pc = new_pc()
+    for track in tracks:
+        pc.addTransceiver(track, direction="sendonly")
+    status, body, location = await _post_offer(
+        http, f"{base}/api/v1/rooms/{room_id}/whip", token, pc)
+    if status == 201:
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=body, type="answer"))
+    else:
+        await pc.close()
+    return Exchange(status, body, location, pc)
+
+
+async def whep(http: aiohttp.ClientSession, url: str, token: str | None,
+               kinds: tuple[str, ...] = ("video", "audio")) -> Exchange:
+    """Watch: `url` is a WHEP endpoint (ours or an external one)."""
+    pc = new_pc()
+    ex = Exchange(0, "", None, pc)
+    pc.on("track", lambda t: ex.tracks.setdefault(t.kind, t))
+    for kind in kinds:
+        pc.addTransceiver(kind, direction="recvonly")
+    offer = await pc.createOffer()
+    await pc.setLocalDescription(offer)
+    headers = {"Content-Type": "application/sdp"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    async with http.post(url, data=pc.localDescription.sdp, headers=headers) as r:
+        ex.status, ex.body, ex.location = r.status, await r.text(), r.headers.get("Location")
+    if ex.status == 201:
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=ex.body, type="answer"))
+    else:
+        await pc.close()
+    return ex
+
+
+async def frames(track: MediaStreamTrack, count: int, timeout: float = 30.0) -> list[Any]:
+    """The next `count` frames of `track` (fails after `timeout` seconds)."""
+    out: list[Any] = []
+
+    async def take() -> None:
+        while len(out) < count:
+            out.append(await track.recv())
+
+    await asyncio.wait_for(take(), timeout)
+    return out
+
+
+async def delete(http: aiohttp.ClientSession, base: str, location: str,
+                 token: str) -> int:
+    async with http.delete(base + location,
+                           headers={"Authorization": f"Bearer {token}"}) as r:
+        return r.status
+
+
+__all__ = ["AudioStreamTrack", "Exchange", "SyntheticVideo", "delete", "frames", "new_pc",
+           "whep", "whip"]
