@@ -3,8 +3,8 @@
 Every test that takes `client` (or `app`) runs once per database backend.
 Under CI=true a missing PostgreSQL or Redis fails the test instead of
 skipping it. Several developers (and helpers) may run the suite at once on one
-machine: each run gets its own PostgreSQL database, each test its own schema
-and its own Redis key prefix.
+machine: each run gets its own PostgreSQL database (one schema, migrated once,
+emptied before each test) and each test its own SQLite copy and Redis prefix.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from aiohttp.test_utils import TestClient
 
 from live.app import create_app
 from live.clock import FakeClock
+from live.db import make_engine, migrate
 from live.settings import Settings
 from tests.helpers import Api
 
@@ -72,26 +74,77 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-async def database_settings(backend: str, tmp_path: Path,
-                            pg_database: str | None) -> AsyncIterator[dict[str, Any]]:
-    """Settings fields that point at a fresh, empty database on `backend`."""
-    if backend == "sqlite":
-        yield {"database_url": f"sqlite+aiosqlite:///{tmp_path / 'live.db'}",
-               "auto_migrate": True}
-        return
+def _migrate_once(settings: Settings) -> None:
+    async def run() -> None:
+        engine = make_engine(settings)
+        try:
+            await migrate(engine, settings)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per run; each test gets a copy (migrating
+    per test cost about a second each)."""
+    path = tmp_path_factory.mktemp("template") / "live.db"
+    _migrate_once(Settings(data_dir=path.parent, secret="x" * 20,
+                           database_url=f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_schema(pg_database: str | None) -> str | None:
+    """One schema migrated once per run; each test starts from empty tables."""
     if pg_database is None:
+        return None
+    schema = "live"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(_pg_dsn(pg_database))
+        await conn.execute(f'CREATE SCHEMA "{schema}"')
+        await conn.close()
+
+    asyncio.run(create())
+    _migrate_once(Settings(data_dir=Path("."), secret="x" * 20,
+                           database_url=_pg_url(pg_database), database_schema=schema))
+    return schema
+
+
+def _pg_dsn(database: str) -> str:
+    return PG_ADMIN.rsplit("/", 1)[0] + f"/{database}"
+
+
+def _pg_url(database: str) -> str:
+    return _pg_dsn(database).replace("postgresql://", "postgresql+asyncpg://")
+
+
+@pytest.fixture
+async def database_settings(backend: str, tmp_path: Path, sqlite_template: Path,
+                            pg_database: str | None,
+                            pg_schema: str | None) -> AsyncIterator[dict[str, Any]]:
+    """Settings fields that point at a migrated, empty database on `backend`."""
+    if backend == "sqlite":
+        target = tmp_path / "live.db"
+        shutil.copyfile(sqlite_template, target)
+        yield {"database_url": f"sqlite+aiosqlite:///{target}", "auto_migrate": False}
+        return
+    if pg_database is None or pg_schema is None:
         unavailable("PostgreSQL on 127.0.0.1:5432")
-    schema = f"t_{secrets.token_hex(6)}"
-    dsn = PG_ADMIN.rsplit("/", 1)[0] + f"/{pg_database}"
-    conn = await asyncpg.connect(dsn)
-    await conn.execute(f'CREATE SCHEMA "{schema}"')
-    await conn.close()
-    yield {"database_url": dsn.replace("postgresql://", "postgresql+asyncpg://"),
-           "database_schema": schema, "auto_migrate": True}
-    conn = await asyncpg.connect(dsn)
-    await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-    await conn.close()
+    conn = await asyncpg.connect(_pg_dsn(pg_database))
+    try:
+        tables = [r["tablename"] for r in await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = $1 "
+            "AND tablename <> 'alembic_version'", pg_schema)]
+        if tables:
+            names = ", ".join(f'"{pg_schema}"."{t}"' for t in tables)
+            await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+    yield {"database_url": _pg_url(pg_database), "database_schema": pg_schema,
+           "auto_migrate": False}
 
 
 @pytest.fixture

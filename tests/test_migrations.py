@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import asyncpg
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 import live.models  # noqa: F401
 from live.db import Base, make_engine, migrate
 from live.settings import Settings
+from tests.conftest import PG_ADMIN, unavailable
 
 
-async def test_migrations_match_models(settings: Settings) -> None:
+async def check_fresh_database(settings: Settings) -> None:
     engine = make_engine(settings)
     try:
         await migrate(engine, settings)
@@ -27,3 +30,27 @@ async def test_migrations_match_models(settings: Settings) -> None:
         assert changes == []
     finally:
         await engine.dispose()
+
+
+async def test_migrations_match_models_on_sqlite(tmp_path: Path) -> None:
+    await check_fresh_database(Settings(
+        data_dir=tmp_path, secret="x" * 20,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"))
+
+
+async def test_migrations_match_models_on_postgresql(tmp_path: Path,
+                                                     pg_database: str | None) -> None:
+    if pg_database is None:
+        unavailable("PostgreSQL on 127.0.0.1:5432")
+    dsn = PG_ADMIN.rsplit("/", 1)[0] + f"/{pg_database}"
+    conn = await asyncpg.connect(dsn)
+    await conn.execute('CREATE SCHEMA "fresh"')
+    await conn.close()
+    try:
+        await check_fresh_database(Settings(
+            data_dir=tmp_path, secret="x" * 20, database_schema="fresh",
+            database_url=dsn.replace("postgresql://", "postgresql+asyncpg://")))
+    finally:
+        conn = await asyncpg.connect(dsn)
+        await conn.execute('DROP SCHEMA "fresh" CASCADE')
+        await conn.close()
