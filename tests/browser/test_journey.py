@@ -160,6 +160,8 @@ def test_host_viewer_and_leader_journey(new_page: Callable[..., Any], http: Http
         assert viewer.locator("#chat b, #chat img").count() == 0
         assert viewer.evaluate("window.__xss") is None and host.evaluate("window.__xss") is None
         step("viewer chats; the host sees it; chat containing HTML shows as text")
+        shot(viewer, "journey-3b-viewer-chat-phone")
+        shot(host, "journey-3c-console-chat-desktop")
         for _ in range(3):
             viewer.click("#like")
         expect(viewer.locator("#hearts .heart").first).to_be_attached()
