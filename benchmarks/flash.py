@@ -118,7 +118,7 @@ async def run(base: str, buyers: int, quantity: int) -> dict[str, Any]:
                 s, answer = await call(http, "POST", f"{base}/api/v1/orders", body, token,
                                        {"Idempotency-Key": secrets.token_hex(8)})
                 label = "201" if s == 201 else f"{s} {answer.get('error', {}).get('code')}"
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 label = f"client error {type(exc).__name__}"
                 s = 0
             t1 = time.perf_counter()

@@ -11,9 +11,16 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
-from hypothesis import HealthCheck, settings, strategies as st
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 from hypothesis.stateful import (
-    RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test)
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from live.app import create_app
 from live.clock import FakeClock

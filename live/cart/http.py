@@ -19,8 +19,17 @@ from live.cart.gate import StockGate, Verdict
 from live.cart.models import Order
 from live.cart.payments import SIGNATURE_HEADER, SandboxProvider, verify_webhook
 from live.cart.schemas import (
-    CartIn, CartOut, CreateFlashSaleIn, FlashSaleOut, OrderOut, OrdersOut, OrdersQuery,
-    PlaceOrderIn, WebhookIn, WebhookOut)
+    CartIn,
+    CartOut,
+    CreateFlashSaleIn,
+    FlashSaleOut,
+    OrderOut,
+    OrdersOut,
+    OrdersQuery,
+    PlaceOrderIn,
+    WebhookIn,
+    WebhookOut,
+)
 from live.db import transaction
 from live.errors import Code, LiveError, invalid, not_found
 from live.events import Event

@@ -342,9 +342,11 @@ async def price_lines(session: AsyncSession, *, room_id: str, lines: Sequence[Li
         if line.product_id in seen:
             bad.append((f"{field_name}.{i}.product_id", "listed twice"))
         seen.add(line.product_id)
-    shelf = set((await session.scalars(
-        select(ShelfItem.product_id).where(ShelfItem.room_id == room_id,
-                                           ShelfItem.product_id.in_(seen)))).all()) if seen else set()
+    shelf: set[str] = set()
+    if seen:
+        shelf = set((await session.scalars(
+            select(ShelfItem.product_id).where(ShelfItem.room_id == room_id,
+                                               ShelfItem.product_id.in_(seen)))).all())
     for i, line in enumerate(lines):
         if line.product_id not in shelf:
             bad.append((f"{field_name}.{i}.product_id", "not on this room's shelf"))
