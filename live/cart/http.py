@@ -163,6 +163,8 @@ async def _gate_order(app: web.Application, viewer_id: str, raw: Any
         data = parse(PlaceOrderIn, raw)
     except LiveError:
         return {}, []  # the transaction answers the validation error
+    if data.group_buy_id is not None:
+        return {}, []  # a 拼团 order sells from free stock, never from a flash sale
     async with app[keys.SESSIONS]() as session:
         if data.items is not None:
             lines = [service.Line(i.product_id, i.quantity) for i in data.items]

@@ -33,6 +33,8 @@ from live.cart.models import CartItem, FlashBuyer, FlashSale, IdempotencyKey, Or
 from live.clock import iso
 from live.errors import Code, LiveError, conflict, forbidden, invalid, not_found
 from live.events import Event
+from live.growth.service import coupons as growth_coupons
+from live.growth.service import groups as growth_groups
 from live.ids import new_id
 from live.rooms.models import Product, Room, ShelfItem
 from live.rooms.service import get_room, rooms_showing
@@ -58,9 +60,12 @@ class Priced:
     product: Product
     quantity: int
     sale: FlashSale | None
+    group_price_cents: int | None = None  # a 拼团 order: the offer's price
 
     @property
     def unit_price_cents(self) -> int:
+        if self.group_price_cents is not None:
+            return self.group_price_cents
         return self.sale.price_cents if self.sale else self.product.price_cents
 
     def as_dict(self) -> dict[str, Any]:
@@ -459,8 +464,9 @@ async def place_order(session: AsyncSession, *, viewer_id: str, request: OrderRe
     Steps, in the order the contract checks them:
     1. the room and the lines (422 invalid), the room is live (409 room_not_live);
     2. attribution of the share token (422 invalid);
-    3. pricing: a running flash sale's price, else the product's; then discounts
-       (coupon, 拼团: growth's validation and pricing go here);
+    3. pricing: a running flash sale's price, else the product's; a 拼团 order
+       takes its seat in the group and the offer's price (growth); a coupon
+       claim is used and gives `discount_cents` (growth); 422 invalid / 409;
     4. per-user flash limits (422 limit_exceeded), before stock;
     5. the order rows (and the idempotent answer) are written, then stock is taken
        last, one conditional UPDATE per line in product-id order, so the hot rows
@@ -485,8 +491,31 @@ async def place_order(session: AsyncSession, *, viewer_id: str, request: OrderRe
                                           share_token=request.share_token,
                                           visitor_id=request.visitor_id, now=now)
 
+    order_id = new_id("ord")
+    group_id = request.group_id
+    events: list[Event] = []
+    if request.group_buy_id is not None:
+        # 拼团: the offer's product only, at the offer's price, from free stock.
+        seat = await growth_groups.seat_order(
+            session, viewer_id=viewer_id, room_id=room.id,
+            group_buy_id=request.group_buy_id, group_id=request.group_id,
+            lines=[growth_groups.GroupLine(p.product.id, p.quantity) for p in priced],
+            coupon_claim_id=request.coupon_claim_id, order_id=order_id, created_at=now,
+            now=now)
+        priced = [Priced(p.product, p.quantity, None, seat.unit_price_cents) for p in priced]
+        group_id = seat.group_id
+        events += seat.events
+    elif request.group_id is not None:
+        raise invalid("a group_id needs its group_buy_id",
+                      ("group_buy_id", "required with group_id"))
+
     items_cents = sum(p.unit_price_cents * p.quantity for p in priced)
-    discount_cents = 0  # coupons and group-buy pricing (growth) adjust this
+    discount_cents = 0
+    if request.coupon_claim_id is not None:
+        # 优惠券: the claim turns used for this order only (one conditional UPDATE).
+        discount_cents = await growth_coupons.apply_coupon(
+            session, claim_id=request.coupon_claim_id, viewer_id=viewer_id, room_id=room.id,
+            items_total_cents=items_cents, order_id=order_id, now=now)
 
     refused = gate.refused if gate else {}
     for p in sorted(priced, key=lambda p: p.product.id):
@@ -509,13 +538,13 @@ async def place_order(session: AsyncSession, *, viewer_id: str, request: OrderRe
                             product_id=p.product.id,
                             flash_sale_id=p.sale.id if p.sale else None)
 
-    order = Order(id=new_id("ord"), room_id=room.id, viewer_id=viewer_id,
+    order = Order(id=order_id, room_id=room.id, viewer_id=viewer_id,
                   status="pending_payment", items_cents=items_cents,
                   discount_cents=discount_cents, total_cents=items_cents - discount_cents,
                   leader_id=leader_id, fulfilment_kind=request.fulfilment.kind,
                   fulfilment_detail=request.fulfilment.detail,
                   coupon_claim_id=request.coupon_claim_id, group_buy_id=request.group_buy_id,
-                  group_id=request.group_id, created_at=now,
+                  group_id=group_id, created_at=now,
                   expires_at=now + timedelta(seconds=payment_timeout_s))
     order.items = [OrderItem(position=i, product_id=p.product.id,
                              flash_sale_id=p.sale.id if p.sale else None,
@@ -526,7 +555,7 @@ async def place_order(session: AsyncSession, *, viewer_id: str, request: OrderRe
     if from_cart:
         await session.execute(delete(CartItem).where(CartItem.viewer_id == viewer_id,
                                                      CartItem.room_id == room.id))
-    events = await order_hooks.run(hooks.placed, session, order, now)
+    events += await order_hooks.run(hooks.placed, session, order, now)
     if claim is not None:
         remember_answer(session, claim, status=201, response=dumps(order_dict(order)),
                         order_id=order.id, now=now)

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
-from live.validation import DiscountCents, Cents, Id, In, PriceCents, Title, text
+from live.validation import Cents, DiscountCents, Id, In, PriceCents, Title
 
-Keyword = text(1, 20)
-Prize = text(1, 120)
+Keyword = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
+Prize = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 
 
 class CreateCouponIn(In):

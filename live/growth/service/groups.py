@@ -137,7 +137,8 @@ async def seat_order(session: AsyncSession, *, viewer_id: str, room_id: str,
                           ("group_id", "no such group of this group buy"))
         group = found
         if group.status != "open" or expired(group.expires_at, now):
-            raise conflict(f"the group is {'closed' if expired(group.expires_at, now) else group.status}")
+            state = group.status if group.status != "open" else "past its window"
+            raise conflict(f"the group is {state}")
         if await session.get(GroupSeat, (group.id, viewer_id)) is not None:
             raise LiveError(Code.LIMIT_EXCEEDED, "you are already in this group")
         taken = await session.execute(
