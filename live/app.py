@@ -11,7 +11,11 @@ from live import keys
 from live.accounts.http import routes as account_routes
 from live.api import install
 from live.chat.http import routes as chat_routes
+from live.cart import service as cart_service
+from live.cart import sweepers as cart_sweepers
+from live.cart.gate import gate_ctx
 from live.cart.hooks import OrderHooks
+from live.cart.http import routes as cart_routes
 from live.clock import Clock, SystemClock
 from live.db import database
 from live.errors import error_middleware
@@ -26,6 +30,8 @@ from live.realtime.sio import attach_socketio
 from live.rooms import service as rooms_service
 from live.rooms.http import routes as room_routes
 from live.settings import Settings
+from live.share.http import register as register_share
+from live.share.http import routes as share_routes
 from live.system import OPENAPI, build_openapi
 from live.system import routes as system_routes
 from live.stats import http as stats_http
@@ -50,13 +56,19 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[keys.CLOCK] = clock or SystemClock()
     app[keys.METRICS] = Metrics()
     app[keys.JOBS] = Jobs(enabled=run_timers)
-    app[keys.SNAPSHOT_PARTS] = [rooms_service.snapshot_part]
-    app[keys.STATUS_HOOKS] = []
+    app[keys.SNAPSHOT_PARTS] = [rooms_service.snapshot_part, cart_service.snapshot_part]
+    app[keys.STATUS_HOOKS] = [cart_service.end_room_sales]
     app[keys.JOIN_HOOKS] = []
     app[keys.REDIS] = None
     app[keys.ORDER_HOOKS] = OrderHooks()
+    app[keys.STOCK_GATE] = None
+    cart_sweepers.register(app[keys.JOBS])
+
+    register_share(app)
 
     endpoints = install(app, [system_routes, account_routes, room_routes, chat_routes,
+                              cart_routes,
+                              share_routes,
                               webhook_routes, stats_http.routes, growth_routes,
                               video_http.routes])
     build_openapi(app, endpoints)
@@ -72,6 +84,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     # and the database close).
     app.cleanup_ctx.append(database)
     app.cleanup_ctx.append(redis_ctx)
+    app.cleanup_ctx.append(gate_ctx)
     app.cleanup_ctx.append(broker_ctx)
     attach_socketio(app)  # Socket.IO routes, snapshot part, counters job, room ticks
     app.cleanup_ctx.append(run_jobs)

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     import socketio
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+    from live.cart.gate import StockGate
     from live.cart.hooks import OrderHooks
     from live.clock import Clock
     from live.jobs import Jobs
@@ -42,5 +43,7 @@ JOIN_HOOKS: web.AppKey[list[Any]] = web.AppKey("join_hooks")
 # Real time (live/realtime): this worker's room ticks and the chat/like rate limiter.
 FANOUT: web.AppKey[Fanout] = web.AppKey("fanout")
 LIMITER: web.AppKey[Any] = web.AppKey("limiter")  # ratelimit.MemoryLimiter | RedisLimiter
+# Production mode: the Redis stock gate of hot flash sales (None when embedded).
+STOCK_GATE: web.AppKey[StockGate | None] = web.AppKey("stock_gate")
 # The built-in WebRTC relay: every WHIP/WHEP peer connection of this process.
 VIDEO: web.AppKey[VideoHub] = web.AppKey("video")

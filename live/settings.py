@@ -31,7 +31,7 @@ class Settings:
     chat_rate_per_s: float = 1.0
     like_rate_per_s: float = 20.0
     allowed_origins: tuple[str, ...] = DEFAULT_ORIGINS
-    webrtc_max_viewers: int = 20
+    webrtc_max_viewers: int = 20  # contract default; ~11 per core at 360p15 (docs/benchmarks.md)
     history_max: int = 1000  # events each room keeps for replay
     history_max_age_s: float = 600.0
     ice_servers: tuple[str, ...] = ()

@@ -7,7 +7,6 @@ skipped when it or Playwright is missing, failed under CI=true.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ def backend() -> str:
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Any]:
-    if not Path(CHROMIUM).exists():
+    if not os.path.exists(CHROMIUM):  # noqa: ASYNC240
         unavailable(f"Chromium at {CHROMIUM}")
     try:
         from playwright.async_api import async_playwright

@@ -13,8 +13,7 @@ from typing import Any
 
 import aiohttp
 import av
-from aiortc import (
-    MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription)
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError
 
 VIDEO_TIME_BASE = fractions.Fraction(1, 90000)
@@ -48,12 +47,13 @@ class SyntheticVideo(MediaStreamTrack):
         if self.readyState != "live":
             raise MediaStreamError
         await self._paused.wait()
-        if self._start is None:
-            self._start = time.monotonic()
-        due = self._start + self.sent / self.fps
-        delay = due - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
+        # At most `fps`: a frame is due 1/fps after the last one; when late (a
+        # loaded machine) it goes at once, without a burst to catch up.
+        now = time.monotonic()
+        due = now if self._start is None else self._start + 1 / self.fps
+        if due > now:
+            await asyncio.sleep(due - now)
+        self._start = max(due, now)
         frame = av.VideoFrame(self.width, self.height, self.fmt)
         shift = (self.sent * 5) % 256
         for i, plane in enumerate(frame.planes):
@@ -134,7 +134,8 @@ async def whep(http: aiohttp.ClientSession, url: str, token: str | None,
     return ex
 
 
-async def frames(track: MediaStreamTrack, count: int, timeout: float = 30.0) -> list[Any]:
+async def frames(track: MediaStreamTrack, count: int,
+                 timeout: float = 30.0) -> list[Any]:  # noqa: ASYNC109
     """The next `count` frames of `track` (fails after `timeout` seconds)."""
     out: list[Any] = []
 

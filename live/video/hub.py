@@ -26,7 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiortc import (
-    MediaStreamTrack, RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription)
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcicetransport import parse_stun_turn_uri
@@ -389,15 +394,15 @@ class VideoHub:
             elif s.connected_at is None and now - s.created_at > self.connect_timeout_s:
                 await self.end_session(s, f"not connected within {self.connect_timeout_s:g} s")
         for b in list(self.rooms.values()):
-            s = b.session
-            if s is None or s.closed or s.connected_at is None:
+            pub = b.session
+            if pub is None or pub.closed or pub.connected_at is None:
                 continue
-            last = b.last_media_at() or s.connected_at
+            last = b.last_media_at() or pub.connected_at
             if now - last > self.stall_timeout_s:
                 await self._end_broadcast(b, f"no media for {self.stall_timeout_s:g} s")
                 continue
             with contextlib.suppress(Exception):
-                report = await s.pc.getStats()
+                report = await pub.pc.getStats()
                 rx = sum(int(getattr(st, "bytesReceived", 0)) for st in report.values()
                          if getattr(st, "type", "") == "transport")
                 b.rx_samples.append((now, rx))

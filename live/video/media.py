@@ -14,11 +14,10 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from typing import Any
 
 from aiortc import MediaStreamTrack
 from av import VideoFrame
-from av.frame import Frame
-from av.packet import Packet
 
 log = logging.getLogger("live.video")
 
@@ -39,7 +38,7 @@ class IngestVideoTrack(MediaStreamTrack):
         self.last_frame_at: float | None = None
         self._times: deque[float] = deque(maxlen=512)
 
-    async def recv(self) -> Frame | Packet:
+    async def recv(self) -> Any:
         while True:
             frame = await self._source.recv()  # MediaStreamError when the publisher ends
             if not isinstance(frame, VideoFrame) or frame.format.name == "yuv420p":
@@ -84,7 +83,7 @@ class CountingTrack(MediaStreamTrack):
         self._source = source
         self.last_frame_at: float | None = None
 
-    async def recv(self) -> Frame | Packet:
+    async def recv(self) -> Any:
         frame = await self._source.recv()
         self.last_frame_at = time.monotonic()
         return frame
