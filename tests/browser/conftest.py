@@ -54,7 +54,7 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import expect, sync_playwright
 
     # The machine may be shared and busy: give assertions room to breathe.
-    expect.set_options(timeout=20000)
+    expect.set_options(timeout=30000)
 
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
@@ -138,7 +138,8 @@ def new_page(browser: Any, server: str) -> Iterator[Callable[..., Any]]:
                                   base_url=server, locale="zh-CN",
                                   permissions=["camera", "microphone", "clipboard-read",
                                                "clipboard-write"])
-        ctx.set_default_timeout(15000)
+        ctx.set_default_timeout(60000)
+        ctx.set_default_navigation_timeout(60000)
         contexts.append(ctx)
         page = ctx.new_page()
         page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}"))
