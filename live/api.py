@@ -17,6 +17,7 @@ static table, like aiohttp's RouteTableDef), and `app.py` installs them:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -262,5 +263,5 @@ def openapi(endpoints: Sequence[Endpoint], *, title: str, version: str) -> dict[
 
 
 def _path_params(path: str) -> list[str]:
-    return [part[1:-1].split(":")[0] for part in path.split("/")
-            if part.startswith("{") and part.endswith("}")]
+    # "{room_id}", "{token}.svg", "{name:regex}": every placeholder, anywhere in a segment
+    return [m.split(":")[0] for m in re.findall(r"\{([^{}]+)\}", path)]

@@ -10,7 +10,12 @@ from aiohttp import web
 from live import keys
 from live.accounts.http import routes as account_routes
 from live.api import install
+from live.chat.http import routes as chat_routes
+from live.cart import service as cart_service
+from live.cart import sweepers as cart_sweepers
+from live.cart.gate import gate_ctx
 from live.cart.hooks import OrderHooks
+from live.cart.http import routes as cart_routes
 from live.clock import Clock, SystemClock
 from live.db import database
 from live.errors import error_middleware
@@ -18,11 +23,15 @@ from live.growth.http import routes as growth_routes
 from live.growth.setup import setup as setup_growth
 from live.jobs import Jobs, run_jobs
 from live.metrics import Metrics, metrics_middleware
+from live.pages import add_page_routes
 from live.realtime.broker import Broker
 from live.realtime.memory import MemoryBroker
+from live.realtime.sio import attach_socketio
 from live.rooms import service as rooms_service
 from live.rooms.http import routes as room_routes
 from live.settings import Settings
+from live.share.http import register as register_share
+from live.share.http import routes as share_routes
 from live.system import OPENAPI, build_openapi
 from live.system import routes as system_routes
 from live.stats import http as stats_http
@@ -47,13 +56,19 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[keys.CLOCK] = clock or SystemClock()
     app[keys.METRICS] = Metrics()
     app[keys.JOBS] = Jobs(enabled=run_timers)
-    app[keys.SNAPSHOT_PARTS] = [rooms_service.snapshot_part]
-    app[keys.STATUS_HOOKS] = []
+    app[keys.SNAPSHOT_PARTS] = [rooms_service.snapshot_part, cart_service.snapshot_part]
+    app[keys.STATUS_HOOKS] = [cart_service.end_room_sales]
     app[keys.JOIN_HOOKS] = []
     app[keys.REDIS] = None
     app[keys.ORDER_HOOKS] = OrderHooks()
+    app[keys.STOCK_GATE] = None
+    cart_sweepers.register(app[keys.JOBS])
 
-    endpoints = install(app, [system_routes, account_routes, room_routes,
+    register_share(app)
+
+    endpoints = install(app, [system_routes, account_routes, room_routes, chat_routes,
+                              cart_routes,
+                              share_routes,
                               webhook_routes, stats_http.routes, growth_routes,
                               video_http.routes])
     build_openapi(app, endpoints)
@@ -62,13 +77,16 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     stats_http.register(app)
     setup_growth(app)
     if STATIC_DIR.is_dir():
+        add_page_routes(app, STATIC_DIR)
         app.router.add_static("/static/", STATIC_DIR, name="static")
 
     # Order matters: a resource outlives its users (jobs stop before the broker
     # and the database close).
     app.cleanup_ctx.append(database)
     app.cleanup_ctx.append(redis_ctx)
+    app.cleanup_ctx.append(gate_ctx)
     app.cleanup_ctx.append(broker_ctx)
+    attach_socketio(app)  # Socket.IO routes, snapshot part, counters job, room ticks
     app.cleanup_ctx.append(run_jobs)
     video_http.setup(app)  # the relay closes its peer connections before the rest
     return app
@@ -82,14 +100,27 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
         return
     import redis.asyncio as aioredis
 
-    client = aioredis.from_url(url, health_check_interval=10)
+    # A blocking pool: a burst of concurrent commands (likes, presence, rate
+    # limits) waits for a connection instead of failing with "Too many connections".
+    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=64, timeout=20,
+                                                    health_check_interval=10)
+    client = aioredis.Redis.from_pool(pool)
     app[keys.REDIS] = client
     yield
     await client.aclose()
 
 
 async def broker_ctx(app: web.Application) -> AsyncIterator[None]:
-    broker: Broker = MemoryBroker()
+    settings = app[keys.SETTINGS]
+    broker: Broker
+    if app[keys.REDIS] is not None:
+        from live.realtime.redis import RedisBroker
+
+        broker = RedisBroker(app[keys.REDIS], settings.redis_prefix,
+                             history_max=settings.history_max,
+                             history_max_age_s=settings.history_max_age_s)
+    else:
+        broker = MemoryBroker(settings.history_max, settings.history_max_age_s)
     await broker.start()
     app[keys.BROKER] = broker
     yield

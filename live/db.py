@@ -110,6 +110,9 @@ async def database(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: the engine and session factory, migrated when embedded."""
     settings = app[keys.SETTINGS]
     engine = make_engine(settings)
+    from live.metrics import instrument_engine
+
+    instrument_engine(engine, app[keys.METRICS])
     if settings.should_migrate:
         await migrate(engine, settings)
     app[keys.ENGINE] = engine

@@ -19,6 +19,7 @@ from live.accounts.models import Account
 from live.db import transaction
 from live.rooms import service as rooms
 from live.rooms.models import Room
+from live.share.tokens import make_token
 
 PASSWORD = "demo-pass-123"
 HOST_NAME = "鲜果团方"
@@ -36,6 +37,7 @@ class DemoInfo:
     room_id: str
     tokens: dict[str, str] = field(default_factory=dict)
     invite_codes: dict[str, str] = field(default_factory=dict)
+    share_token: str = ""  # the sub-团长's link to the room
 
 
 async def seed(app: web.Application) -> DemoInfo:
@@ -69,6 +71,9 @@ async def seed(app: web.Application) -> DemoInfo:
             info.tokens[name] = await accounts.issue_token(
                 session, kind="account", subject_id=account.id, now=now)
             info.invite_codes[name] = account.invite_code
+            if name == SUB_LEADER_NAME:
+                info.share_token = make_token(app[keys.SETTINGS].secret, room_id=room_id,
+                                              leader_id=account.id)
     return info
 
 
@@ -82,6 +87,9 @@ def banner(base: str, info: DemoInfo) -> str:
         f" {PASSWORD})",
         f"  room list     {base}/",
         f"  API docs      {base}/api/v1/openapi.json",
+        f"  share link    {base}/r/{info.share_token}   ({SUB_LEADER_NAME}'s link: opening it"
+        f" counts a visit; buying makes commission for {SUB_LEADER_NAME} and {LEADER_NAME})",
+        f"    QR {base}/r/{info.share_token}.svg   poster {base}/r/{info.share_token}/poster.svg",
         "  tokens (Authorization: Bearer ...):",
     ]
     for name, token in info.tokens.items():

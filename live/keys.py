@@ -10,11 +10,13 @@ if TYPE_CHECKING:
     import socketio
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+    from live.cart.gate import StockGate
     from live.cart.hooks import OrderHooks
     from live.clock import Clock
     from live.jobs import Jobs
     from live.metrics import Metrics
     from live.realtime.broker import Broker
+    from live.realtime.tick import Fanout
     from live.settings import Settings
     from live.snapshot import SnapshotPart
     from live.video.hub import VideoHub
@@ -38,5 +40,10 @@ ORDER_HOOKS: web.AppKey[OrderHooks] = web.AppKey("order_hooks")
 # Distribution binds the viewer to a 团长 here; it raises LiveError(invalid) for
 # a tampered or foreign share token, which refuses the join.
 JOIN_HOOKS: web.AppKey[list[Any]] = web.AppKey("join_hooks")
+# Real time (live/realtime): this worker's room ticks and the chat/like rate limiter.
+FANOUT: web.AppKey[Fanout] = web.AppKey("fanout")
+LIMITER: web.AppKey[Any] = web.AppKey("limiter")  # ratelimit.MemoryLimiter | RedisLimiter
+# Production mode: the Redis stock gate of hot flash sales (None when embedded).
+STOCK_GATE: web.AppKey[StockGate | None] = web.AppKey("stock_gate")
 # The built-in WebRTC relay: every WHIP/WHEP peer connection of this process.
 VIDEO: web.AppKey[VideoHub] = web.AppKey("video")

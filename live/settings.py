@@ -31,7 +31,9 @@ class Settings:
     chat_rate_per_s: float = 1.0
     like_rate_per_s: float = 20.0
     allowed_origins: tuple[str, ...] = DEFAULT_ORIGINS
-    webrtc_max_viewers: int = 10  # docs/benchmarks.md: ~11 viewers per core at 360p15
+    webrtc_max_viewers: int = 20  # contract default; ~11 per core at 360p15 (docs/benchmarks.md)
+    history_max: int = 1000  # events each room keeps for replay
+    history_max_age_s: float = 600.0
     ice_servers: tuple[str, ...] = ()
     auto_migrate: bool | None = None  # None: yes for SQLite, no for PostgreSQL
     max_body_bytes: int = 1 << 20
@@ -73,6 +75,10 @@ class Settings:
             kwargs["like_rate_per_s"] = float(v)
         if (v := get("ALLOWED_ORIGINS")) is not None:
             kwargs["allowed_origins"] = tuple(o.strip() for o in v.split(",") if o.strip())
+        if (v := get("HISTORY_MAX")) is not None:
+            kwargs["history_max"] = int(v)
+        if (v := get("HISTORY_MAX_AGE_S")) is not None:
+            kwargs["history_max_age_s"] = float(v)
         if (v := get("WEBRTC_MAX_VIEWERS")) is not None:
             kwargs["webrtc_max_viewers"] = int(v)
         if (v := get("ICE_SERVERS")) is not None:

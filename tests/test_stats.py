@@ -74,10 +74,12 @@ class Room:
     async def join(self, viewer: Actor, *, share_token: str | None = None,
                    visitor_id: str | None = None) -> None:
         who = Principal(role="viewer", id=viewer.id, name=viewer.name, host_id=None)
+        # stats' own join hook only: these tokens are stand-ins, which the
+        # distribution hook (also in JOIN_HOOKS) would refuse as not signed
+        assert service.on_join in self.app[keys.JOIN_HOOKS]
         async with transaction(self.app) as session:
-            for hook in self.app[keys.JOIN_HOOKS]:
-                await hook(session, room_id=self.id, principal=who, share_token=share_token,
-                           visitor_id=visitor_id, now=self.now)
+            await service.on_join(session, room_id=self.id, principal=who,
+                                  share_token=share_token, visitor_id=visitor_id, now=self.now)
 
     async def visit(self, visitor_id: str, leader: Actor) -> None:
         async with transaction(self.app) as session:
@@ -89,10 +91,10 @@ class Room:
             async with transaction(self.app) as session:
                 await service.count_chat(session, room_id=self.id, now=self.now)
 
-    async def pay(self, oid: str, viewer: Actor, total: int,
-                  leader: Actor | None = None) -> None:
+    async def pay(self, oid: str, viewer: Actor, total: int, leader: Actor | None = None,
+                  items: list[Item] | None = None) -> None:
         order = Order(oid, self.id, viewer.id, total, leader.id if leader else None,
-                      items=[Item("prod_x", 1, total)], created_at=self.now)
+                      items=items or [Item("prod_x", 1, total)], created_at=self.now)
         hooks = self.app[keys.ORDER_HOOKS]
         async with transaction(self.app) as session:
             await order_hooks.run(hooks.placed, session, order, self.now)
@@ -258,3 +260,66 @@ async def test_paid_and_refunded_orders_reach_the_hosts_webhook(
     assert paid[0]["data"]["order"]["total_cents"] == 1990
     assert paid[0]["data"]["room_id"] == room.id
     assert refunded[0]["data"]["order"]["status"] == "refunded"
+
+
+async def test_host_customers_segments_products_and_leaders_by_hand(
+        timed: tuple[web.Application, Api], clock: FakeClock) -> None:
+    app, api = timed
+    host = await api.host()
+    l1 = await api.leader(host.invite_code or "", name="团长一号")
+    l2 = await api.leader(host.invite_code or "", name="团长二号")
+    a, b, c, d, e = [await api.viewer(n) for n in "ABCDE"]
+    r1 = Room(app, (await api.room(host))["id"])
+    r2 = Room(app, (await api.room(host))["id"])
+
+    def line(pid: str, qty: int, unit: int = 100) -> list[Item]:
+        return [Item(pid, qty, unit, title=f"商品{pid}")]
+
+    await r1.pay("o1", a, 100, items=line("p1", 1))
+    await r1.pay("o2", b, 200, l1, items=line("p2", 2))
+    await r1.pay("o3", c, 300, l2, items=line("p1", 3))
+    clock.advance(100 * 86400)
+    await r2.pay("o4", a, 400, items=line("p2", 4))
+    await r2.pay("o5", d, 500, l1, items=line("p1", 5))
+    await r2.pay("o6", e, 600, items=line("p3", 6))
+    await r2.refund("o6")
+    await r2.pay("o7", d, 700, items=line("p2", 7))
+    # Another host's sales never show.
+    other = await api.host()
+    await Room(app, (await api.room(other))["id"]).pay("o8", a, 999)
+
+    r = await api.get("/api/v1/stats/customers", token=host.token)
+    assert r.status == 200, r.body
+    assert r.body == {
+        "windows": {"new_days": 30, "active_days": 30, "churn_days": 90},
+        "customers": 4,              # a, b, c, d (e's only order was refunded)
+        "new": 1,                    # d: first paid within 30 days
+        "active": 1,                 # a: paid within 30 days, and before
+        "churned": 2,                # b, c: nothing for 100 days
+        "repurchase_rate": 0.5,      # a and d have two orders each
+        "gmv_cents": 100 + 200 + 300 + 400 + 500 + 700,
+        "top_products": [
+            {"product_id": "p2", "title": "商品p2", "units": 2 + 4 + 7, "gmv_cents": 1300},
+            {"product_id": "p1", "title": "商品p1", "units": 1 + 3 + 5, "gmv_cents": 900},
+        ],
+        "leaders": [
+            {"leader_id": l1.id, "name": "团长一号", "orders": 2, "gmv_cents": 700},
+            {"leader_id": l2.id, "name": "团长二号", "orders": 1, "gmv_cents": 300},
+        ],
+    }
+    wide = (await api.get("/api/v1/stats/customers?new_days=200&churn_days=200&top=1",
+                          token=host.token)).body
+    assert (wide["new"], wide["churned"], len(wide["top_products"])) == (4, 0, 1)
+    bad = await api.get("/api/v1/stats/customers?new_days=0", token=host.token)
+    assert bad.status == 422 and bad.code == "invalid"
+    viewer = await api.viewer()
+    assert (await api.get("/api/v1/stats/customers", token=viewer.token)).status == 403
+
+    csv = await api.client.get("/api/v1/stats/customers.csv",
+                               headers={"Authorization": f"Bearer {host.token}"})
+    assert csv.status == 200 and csv.content_type == "text/csv"
+    lines = (await csv.text()).splitlines()
+    assert lines[0] == "viewer_id,orders,gmv_cents,first_paid_at,last_paid_at"
+    assert [row.split(",")[:3] for row in lines[1:]] == [
+        [d.id, "2", "1200"], [a.id, "2", "500"], [c.id, "1", "300"], [b.id, "1", "200"],
+        [e.id, "0", "0"]]

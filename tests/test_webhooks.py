@@ -239,3 +239,22 @@ async def test_running_timers_deliver_without_being_asked(
             break
         await asyncio.sleep(0.05)
     assert len(receiver.events("webhook.test")) == 1
+
+
+async def test_metrics_count_statements_and_webhook_outcomes(
+        timed: tuple[web.Application, Api], receiver: Receiver) -> None:
+    app, api = timed
+    host = await api.host()
+    await api.put("/api/v1/webhooks", {"url": receiver.url}, token=host.token)
+    receiver.fail_next = 1
+    await api.post("/api/v1/webhooks/test", token=host.token)
+    await deliver_due(app)
+    text = (await api.get("/metrics")).body
+
+    def value(name: str) -> float:
+        [line] = [x for x in text.splitlines() if x.startswith(name + " ")]
+        return float(line.split()[-1])
+
+    assert value('live_webhook_deliveries_total{outcome="failed"}') == 1
+    assert value('live_webhook_deliveries_total{outcome="delivered"}') == 0
+    assert value("live_db_seconds_count") > 5  # every statement is timed

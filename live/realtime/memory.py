@@ -6,10 +6,9 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from live.clock import iso
-from live.realtime.broker import Broker, Envelope, Listener
+from live.realtime.broker import Broker, Envelope, Item, Listener
 
 HISTORY_MAX = 1000
 HISTORY_MAX_AGE_S = 600.0
@@ -21,6 +20,9 @@ class MemoryBroker(Broker):
         self._seq: dict[str, int] = defaultdict(int)
         self._history: dict[str, deque[tuple[float, Envelope]]] = defaultdict(deque)
         self._listeners: dict[str, list[Listener]] = defaultdict(list)
+        self._presence: dict[str, dict[str, int]] = defaultdict(dict)
+        self._peak: dict[str, int] = defaultdict(int)
+        self._likes: dict[str, int] = {}
         self._max = history_max
         self._max_age = history_max_age_s
 
@@ -30,8 +32,7 @@ class MemoryBroker(Broker):
     async def close(self) -> None:
         self._listeners.clear()
 
-    async def publish(self, room_id: str,
-                      items: Sequence[tuple[str, dict[str, Any], str | None]]) -> list[Envelope]:
+    async def publish(self, room_id: str, items: Sequence[Item]) -> list[Envelope]:
         # No await between increment and fan-out: atomic within the event loop.
         now = time.monotonic()
         ts = iso(datetime.now(UTC)) or ""
@@ -42,12 +43,15 @@ class MemoryBroker(Broker):
             env = Envelope(room_id, self._seq[room_id], type_, ts, data, state_key)
             history.append((now, env))
             out.append(env)
-        while len(history) > self._max or (history and now - history[0][0] > self._max_age):
-            history.popleft()
+        self._trim(history, now)
         for env in out:
             for listener in list(self._listeners.get(room_id, ())):
                 listener(env)
         return out
+
+    def _trim(self, history: deque[tuple[float, Envelope]], now: float) -> None:
+        while len(history) > self._max or (history and now - history[0][0] > self._max_age):
+            history.popleft()
 
     async def last_seq(self, room_id: str) -> int:
         return self._seq.get(room_id, 0)
@@ -59,16 +63,47 @@ class MemoryBroker(Broker):
         if last_seq == current:
             return []
         history = self._history.get(room_id)
+        if history:
+            self._trim(history, time.monotonic())
         if not history or history[0][1].seq > last_seq + 1:
             return None
         return [env for _, env in history if env.seq > last_seq]
 
-    def listen(self, room_id: str, listener: Listener) -> None:
+    async def listen(self, room_id: str, listener: Listener) -> None:
         self._listeners[room_id].append(listener)
 
-    def unlisten(self, room_id: str, listener: Listener) -> None:
+    async def unlisten(self, room_id: str, listener: Listener) -> None:
         listeners = self._listeners.get(room_id)
         if listeners and listener in listeners:
             listeners.remove(listener)
             if not listeners:
                 del self._listeners[room_id]
+
+    async def presence_add(self, room_id: str, user_id: str) -> int:
+        users = self._presence[room_id]
+        users[user_id] = users.get(user_id, 0) + 1
+        self._peak[room_id] = max(self._peak[room_id], len(users))
+        return len(users)
+
+    async def presence_remove(self, room_id: str, user_id: str) -> int:
+        users = self._presence[room_id]
+        left = users.get(user_id, 0) - 1
+        if left > 0:
+            users[user_id] = left
+        else:
+            users.pop(user_id, None)
+        return len(users)
+
+    async def presence_count(self, room_id: str) -> int:
+        return len(self._presence.get(room_id, ()))
+
+    async def presence_peak(self, room_id: str) -> int:
+        return self._peak.get(room_id, 0)
+
+    async def add_likes(self, room_id: str, count: int, *, base: int) -> int:
+        total = self._likes.get(room_id, base) + count
+        self._likes[room_id] = total
+        return total
+
+    async def likes(self, room_id: str) -> int | None:
+        return self._likes.get(room_id)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
@@ -9,10 +12,21 @@ from aiohttp import web
 from live import keys
 from live.accounts.principal import HOST, VIEWER, Principal
 from live.api import Body, Routes
+from live.clock import iso
 from live.db import transaction
+from live.errors import forbidden, not_found
 from live.rooms import service as rooms
 from live.stats import service
-from live.stats.schemas import FunnelOut, SeriesOut, SeriesQuery, StatsOut, TrackIn, TrackOut
+from live.stats.schemas import (
+    CustomersOut,
+    CustomersQuery,
+    FunnelOut,
+    SeriesOut,
+    SeriesQuery,
+    StatsOut,
+    TrackIn,
+    TrackOut,
+)
 
 routes = Routes(tag="stats")
 
@@ -37,11 +51,14 @@ async def room_stats(request: web.Request, *, principal: Principal) -> dict[str,
     """The room's numbers (at most 2 s behind)."""
     app = request.app
     async with app[keys.SESSIONS]() as session:
-        room = await rooms.room_of_host(session, request.match_info["room_id"], principal)
-        viewers_now, peak, likes = await live_counters(app, room.id, likes=room.likes,
-                                                       peak=room.peak_viewers)
-        return await service.room_stats(session, room.id, viewers_now=viewers_now,
-                                        peak_viewers=peak, likes=likes)
+        room, row = await service.room_with_stats(session, request.match_info["room_id"])
+    if room is None:
+        raise not_found("room")
+    if room.host_id != principal.id:
+        raise forbidden("this room belongs to another host")
+    viewers_now, peak, likes = await live_counters(app, room.id, likes=room.likes,
+                                                   peak=room.peak_viewers)
+    return service.room_stats(row, viewers_now=viewers_now, peak_viewers=peak, likes=likes)
 
 
 @routes.get("/api/v1/rooms/{room_id}/stats/series", query=SeriesQuery, response=SeriesOut,
@@ -74,6 +91,51 @@ async def track(request: web.Request, *, principal: Principal,
         await service.note_person(session, room_id=room.id, stage=data.event,
                                   viewer_id=principal.id, now=app[keys.CLOCK].now())
     return {"ok": True}
+
+
+@routes.get("/api/v1/stats/customers", query=CustomersQuery, response=CustomersOut,
+            auth=HOST)
+async def host_customers(request: web.Request, *, principal: Principal,
+                         query: CustomersQuery) -> dict[str, Any]:
+    """New, active and churned customers, repurchase rate, top products, 团长 GMV."""
+    from sqlalchemy import select
+
+    from live.accounts.models import Account
+
+    async with request.app[keys.SESSIONS]() as session:
+        out = await service.customers(
+            session, host_id=principal.id, now=request.app[keys.CLOCK].now(),
+            new_days=query.new_days, active_days=query.active_days,
+            churn_days=query.churn_days, top=query.top)
+        ids = [x["leader_id"] for x in out["leaders"]]
+        names = dict((await session.execute(
+            select(Account.id, Account.name).where(Account.id.in_(ids)))).all()) if ids else {}
+    for x in out["leaders"]:
+        x["name"] = names.get(x["leader_id"])
+    return out
+
+
+@routes.get("/api/v1/stats/customers.csv", auth=HOST)
+async def customers_csv(request: web.Request, *, principal: Principal) -> web.Response:
+    """CSV: one row per paying viewer (orders, GMV, first and last payment)."""
+    async with request.app[keys.SESSIONS]() as session:
+        rows = await service.customer_rows(session, host_id=principal.id)
+    return csv_response("customers.csv", ["viewer_id", "orders", "gmv_cents",
+                                          "first_paid_at", "last_paid_at"],
+                        ([r.viewer_id, r.orders, r.gmv_cents, iso(r.first_paid_at),
+                          iso(r.last_paid_at)] for r in rows))
+
+
+def csv_response(filename: str, header: list[str], rows: Iterable[list[Any]]) -> web.Response:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(header)
+    for row in rows:
+        # A cell starting with = + - @ is a formula to a spreadsheet: quote it.
+        writer.writerow([f"'{v}" if isinstance(v, str) and v[:1] in "=+-@" else v
+                         for v in row])
+    return web.Response(text=buf.getvalue(), content_type="text/csv", charset="utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 async def roll_up(app: web.Application) -> None:

@@ -72,3 +72,40 @@ class StatsMinute(Base):
     orders: Mapped[int] = mapped_column(Integer, default=0)
     gmv_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     refunds: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StatsCustomer(Base):
+    """A viewer's paid, not refunded orders with one host (across its rooms).
+    A refund takes back the order and GMV but not the first/last payment times."""
+
+    __tablename__ = "stats_customers"
+
+    host_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    viewer_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    orders: Mapped[int] = mapped_column(Integer, default=0)
+    gmv_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    first_paid_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_paid_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StatsProduct(Base):
+    """Units and line GMV of a host's product over paid, not refunded orders."""
+
+    __tablename__ = "stats_products"
+
+    host_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    product_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    title: Mapped[str] = mapped_column(String(120))
+    units: Mapped[int] = mapped_column(BigInteger, default=0)
+    gmv_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class StatsLeader(Base):
+    """Orders and GMV a 团长 brought a host (direct attribution), net of refunds."""
+
+    __tablename__ = "stats_leaders"
+
+    host_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    leader_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    orders: Mapped[int] = mapped_column(Integer, default=0)
+    gmv_cents: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from live.validation import In, Query, When
 
@@ -68,3 +68,45 @@ class TrackIn(In):
 
 class TrackOut(BaseModel):
     ok: bool
+
+
+Days = Annotated[int, Field(ge=1, le=3650)]
+
+
+class CustomersQuery(Query):
+    new_days: Days = 30
+    active_days: Days = 30
+    churn_days: Days = 90
+    top: Annotated[int, Field(ge=1, le=100)] = 10
+
+
+class Windows(BaseModel):
+    new_days: int
+    active_days: int
+    churn_days: int
+
+
+class TopProduct(BaseModel):
+    product_id: str
+    title: str
+    units: int
+    gmv_cents: int
+
+
+class LeaderGmv(BaseModel):
+    leader_id: str
+    name: str | None
+    orders: int
+    gmv_cents: int
+
+
+class CustomersOut(BaseModel):
+    windows: Windows
+    customers: int
+    new: int
+    active: int
+    churned: int
+    repurchase_rate: float
+    gmv_cents: int
+    top_products: list[TopProduct]
+    leaders: list[LeaderGmv]

@@ -23,7 +23,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from live.clock import iso
 from live.events import Event
-from live.stats.models import RoomStats, StatsBuyer, StatsIdentity, StatsMinute, StatsPerson
+from live.rooms.models import Room
+from live.stats.models import (
+    RoomStats,
+    StatsBuyer,
+    StatsCustomer,
+    StatsIdentity,
+    StatsLeader,
+    StatsMinute,
+    StatsPerson,
+    StatsProduct,
+)
 
 # Funnel stages, in order (a person's `stages` is a bit set of them).
 STAGES = ("visited", "joined", "product_opened", "added_to_cart", "ordered", "paid")
@@ -40,40 +50,53 @@ async def _insert_ignore(session: AsyncSession, model: Any, values: dict[str, An
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+async def _bump(session: AsyncSession, model: Any, where: Any, blank: dict[str, Any],
+                deltas: dict[str, int], returning: Any = None) -> Any:
+    """UPDATE col = col + delta; the row is created (all zeros) the first time.
+
+    The common case is one statement; a concurrent first insert is ignored and
+    the update runs again, so no increment is lost.
+    """
+    table = model.__table__  # Core: a plain cursor result with rowcount
+    stmt = update(table).where(where).values(
+        {name: table.c[name] + delta for name, delta in deltas.items()})
+    if returning is not None:
+        stmt = stmt.returning(returning)
+    result = await session.execute(stmt)
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        await _insert_ignore(session, model, blank)
+        result = await session.execute(stmt)
+    return result.scalar_one() if returning is not None else None
+
+
 async def _bump_room(session: AsyncSession, room_id: str, **deltas: int) -> None:
-    await _insert_ignore(session, RoomStats, {
+    await _bump(session, RoomStats, RoomStats.room_id == room_id, {
         "room_id": room_id, "visitors": 0, "chat_messages": 0, "orders": 0, "buyers": 0,
-        "gmv_cents": 0, "refunds": 0})
-    cols = RoomStats.__table__.c
-    await session.execute(update(RoomStats).where(RoomStats.room_id == room_id).values(
-        {name: cols[name] + delta for name, delta in deltas.items()}))
+        "gmv_cents": 0, "refunds": 0}, deltas)
 
 
 def minute_of(when: datetime) -> datetime:
     return when.replace(second=0, microsecond=0)
 
 
-async def _minute_row(session: AsyncSession, room_id: str, now: datetime) -> datetime:
-    minute = minute_of(now)
-    await _insert_ignore(session, StatsMinute, {
-        "room_id": room_id, "minute": minute, "visitors": 0, "peak_viewers": 0,
-        "chat_messages": 0, "likes_total": 0, "orders": 0, "gmv_cents": 0, "refunds": 0})
-    return minute
+def _blank_minute(room_id: str, minute: datetime) -> dict[str, Any]:
+    return {"room_id": room_id, "minute": minute, "visitors": 0, "peak_viewers": 0,
+            "chat_messages": 0, "likes_total": 0, "orders": 0, "gmv_cents": 0, "refunds": 0}
 
 
 async def _bump_minute(session: AsyncSession, room_id: str, now: datetime,
                        **deltas: int) -> None:
-    minute = await _minute_row(session, room_id, now)
-    cols = StatsMinute.__table__.c
-    await session.execute(update(StatsMinute).where(
-        StatsMinute.room_id == room_id, StatsMinute.minute == minute).values(
-        {name: cols[name] + delta for name, delta in deltas.items()}))
+    minute = minute_of(now)
+    await _bump(session, StatsMinute,
+                and_(StatsMinute.room_id == room_id, StatsMinute.minute == minute),
+                _blank_minute(room_id, minute), deltas)
 
 
 async def raise_minute(session: AsyncSession, *, room_id: str, now: datetime,
                        peak_viewers: int, likes_total: int) -> None:
     """Record presence and the likes total seen now (never lowering them)."""
-    minute = await _minute_row(session, room_id, now)
+    minute = minute_of(now)
+    await _insert_ignore(session, StatsMinute, _blank_minute(room_id, minute))
     c = StatsMinute.__table__.c
     await session.execute(update(StatsMinute).where(
         StatsMinute.room_id == room_id, StatsMinute.minute == minute).values(
@@ -132,7 +155,8 @@ async def note_person(session: AsyncSession, *, room_id: str, stage: str, now: d
     if leader_id:
         values["leader_id"] = leader_id
     await session.execute(update(StatsPerson).where(
-        StatsPerson.room_id == room_id, StatsPerson.person_id == person).values(values))
+        StatsPerson.room_id == room_id, StatsPerson.person_id == person).values(values)
+        .execution_options(synchronize_session=False))
 
 
 async def funnel(session: AsyncSession, room_id: str) -> dict[str, Any]:
@@ -172,6 +196,7 @@ async def order_paid(session: AsyncSession, order: Any, now: datetime) -> list[E
     await _bump_room(session, room_id, orders=1, gmv_cents=total,
                      buyers=1 if orders == 1 else 0)
     await _bump_minute(session, room_id, now, orders=1, gmv_cents=total)
+    await _bump_host(session, order, now, sign=1)
     return []
 
 
@@ -181,18 +206,94 @@ async def order_refunded(session: AsyncSession, order: Any, now: datetime) -> li
     await _bump_room(session, room_id, orders=-1, gmv_cents=-total, refunds=1,
                      buyers=-1 if orders == 0 else 0)
     await _bump_minute(session, room_id, now, refunds=1)
+    await _bump_host(session, order, now, sign=-1)
     return []
+
+
+async def _bump_host(session: AsyncSession, order: Any, now: datetime, *, sign: int) -> None:
+    """Host-level customers, products and 团长 GMV (sign -1: a refund)."""
+    room = await session.get(Room, order.room_id)
+    if room is None:
+        return
+    host_id, total = room.host_id, int(order.total_cents)
+    where = and_(StatsCustomer.host_id == host_id, StatsCustomer.viewer_id == order.viewer_id)
+    deltas = {"orders": sign, "gmv_cents": sign * total}
+    await _bump(session, StatsCustomer, where, {
+        "host_id": host_id, "viewer_id": order.viewer_id, "orders": 0, "gmv_cents": 0,
+        "first_paid_at": now, "last_paid_at": now}, deltas)
+    if sign > 0:
+        await session.execute(update(StatsCustomer).where(where).values(last_paid_at=now)
+                              .execution_options(synchronize_session=False))
+    for item in getattr(order, "items", []):
+        line = int(item.quantity) * int(item.unit_price_cents)
+        await _bump(session, StatsProduct, and_(
+            StatsProduct.host_id == host_id, StatsProduct.product_id == item.product_id), {
+            "host_id": host_id, "product_id": item.product_id,
+            "title": getattr(item, "title", "") or "", "units": 0, "gmv_cents": 0},
+            {"units": sign * int(item.quantity), "gmv_cents": sign * line})
+    if order.leader_id:
+        await _bump(session, StatsLeader, and_(
+            StatsLeader.host_id == host_id, StatsLeader.leader_id == order.leader_id), {
+            "host_id": host_id, "leader_id": order.leader_id, "orders": 0, "gmv_cents": 0},
+            deltas)
+
+
+async def customers(session: AsyncSession, *, host_id: str, now: datetime, new_days: int,
+                    active_days: int, churn_days: int, top: int) -> dict[str, Any]:
+    """Segments of the host's paying viewers (paid, not refunded orders):
+    new = first payment within `new_days`; active = paid within `active_days`
+    and also before that window; churned = no payment within `churn_days`
+    after earlier ones. Repurchase rate = customers with ≥ 2 orders / customers."""
+    c = StatsCustomer
+    new_since = now - timedelta(days=new_days)
+    active_since = now - timedelta(days=active_days)
+    churn_since = now - timedelta(days=churn_days)
+
+    def count_if(cond: Any) -> Any:
+        return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+    row = (await session.execute(select(
+        func.count(),
+        count_if(c.first_paid_at >= new_since),
+        count_if(and_(c.last_paid_at >= active_since, c.first_paid_at < active_since)),
+        count_if(c.last_paid_at < churn_since),
+        count_if(c.orders >= 2),
+        func.coalesce(func.sum(c.gmv_cents), 0),
+    ).where(c.host_id == host_id, c.orders > 0))).one()
+    total, new, active, churned, repeat, gmv = (int(v) for v in row)
+    products = (await session.scalars(
+        select(StatsProduct).where(StatsProduct.host_id == host_id, StatsProduct.units > 0)
+        .order_by(StatsProduct.gmv_cents.desc(), StatsProduct.units.desc(),
+                  StatsProduct.product_id).limit(top))).all()
+    leaders = (await session.scalars(
+        select(StatsLeader).where(StatsLeader.host_id == host_id, StatsLeader.orders > 0)
+        .order_by(StatsLeader.gmv_cents.desc(), StatsLeader.leader_id))).all()
+    return {
+        "windows": {"new_days": new_days, "active_days": active_days,
+                    "churn_days": churn_days},
+        "customers": total, "new": new, "active": active, "churned": churned,
+        "repurchase_rate": conversion_rate(repeat, total), "gmv_cents": gmv,
+        "top_products": [{"product_id": p.product_id, "title": p.title, "units": p.units,
+                          "gmv_cents": p.gmv_cents} for p in products],
+        "leaders": [{"leader_id": x.leader_id, "orders": x.orders, "gmv_cents": x.gmv_cents}
+                    for x in leaders],
+    }
+
+
+async def customer_rows(session: AsyncSession, *, host_id: str) -> list[StatsCustomer]:
+    return list((await session.scalars(
+        select(StatsCustomer).where(StatsCustomer.host_id == host_id)
+        .order_by(StatsCustomer.gmv_cents.desc(), StatsCustomer.viewer_id))).all())
 
 
 async def _bump_buyer(session: AsyncSession, room_id: str, viewer_id: str, *, orders: int,
                       gmv_cents: int) -> int:
     """Add to the viewer's paid orders in the room; returns the new count."""
-    await _insert_ignore(session, StatsBuyer, {"room_id": room_id, "viewer_id": viewer_id,
-                                               "orders": 0, "gmv_cents": 0})
-    where = and_(StatsBuyer.room_id == room_id, StatsBuyer.viewer_id == viewer_id)
-    await session.execute(update(StatsBuyer).where(where).values(
-        orders=StatsBuyer.orders + orders, gmv_cents=StatsBuyer.gmv_cents + gmv_cents))
-    return int((await session.scalar(select(StatsBuyer.orders).where(where))) or 0)
+    return int(await _bump(
+        session, StatsBuyer,
+        and_(StatsBuyer.room_id == room_id, StatsBuyer.viewer_id == viewer_id),
+        {"room_id": room_id, "viewer_id": viewer_id, "orders": 0, "gmv_cents": 0},
+        {"orders": orders, "gmv_cents": gmv_cents}, returning=StatsBuyer.orders))
 
 
 # --- chat, joins ----------------------------------------------------------------
@@ -225,9 +326,17 @@ def conversion_rate(buyers: int, visitors: int) -> float:
     return min(scaled, 10000) / 10000
 
 
-async def room_stats(session: AsyncSession, room_id: str, *, viewers_now: int,
-                     peak_viewers: int, likes: int) -> dict[str, Any]:
-    row = await session.get(RoomStats, room_id)
+async def room_with_stats(session: AsyncSession,
+                          room_id: str) -> tuple[Room | None, RoomStats | None]:
+    """The room and its counters in one round trip (the stats call's hot path)."""
+    found = (await session.execute(
+        select(Room, RoomStats).outerjoin(RoomStats, RoomStats.room_id == Room.id)
+        .where(Room.id == room_id))).first()
+    return (found[0], found[1]) if found else (None, None)
+
+
+def room_stats(row: RoomStats | None, *, viewers_now: int, peak_viewers: int,
+               likes: int) -> dict[str, Any]:
     visitors = row.visitors if row else 0
     orders = row.orders if row else 0
     gmv = row.gmv_cents if row else 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from live.clock import iso
 from live.events import Event
 from live.webhooks.service import enqueue
+
+log = logging.getLogger("live.webhooks")
 
 
 def order_payload(order: Any) -> dict[str, Any]:
@@ -33,13 +36,19 @@ def order_payload(order: Any) -> dict[str, Any]:
     return out
 
 
-async def order_paid(session: AsyncSession, order: Any, now: datetime) -> list[Event]:
-    await enqueue(session, event="order.paid",
-                  payload={"room_id": order.room_id, "order": order_payload(order)}, now=now)
+async def _order_event(session: AsyncSession, event: str, order: Any,
+                       now: datetime) -> list[Event]:
+    entry = await enqueue(session, event=event,
+                          payload={"room_id": order.room_id, "order": order_payload(order)},
+                          now=now)
+    log.info("webhook queued id=%s event=%s room_id=%s order_id=%s viewer_id=%s", entry,
+             event, order.room_id, order.id, order.viewer_id)
     return []
+
+
+async def order_paid(session: AsyncSession, order: Any, now: datetime) -> list[Event]:
+    return await _order_event(session, "order.paid", order, now)
 
 
 async def order_refunded(session: AsyncSession, order: Any, now: datetime) -> list[Event]:
-    await enqueue(session, event="order.refunded",
-                  payload={"room_id": order.room_id, "order": order_payload(order)}, now=now)
-    return []
+    return await _order_event(session, "order.refunded", order, now)

@@ -1,0 +1,242 @@
+"""Flash-sale benchmark: N concurrent buyers against a sale of Q units.
+
+    .venv/bin/python benchmarks/flash.py --mode embedded
+    .venv/bin/python benchmarks/flash.py --mode production --workers 2
+
+`embedded`: one `live serve` process, SQLite, in-process broker.
+`production`: `live serve --workers W` on PostgreSQL (a fresh database, dropped
+afterwards) and Redis (a unique key prefix, deleted afterwards): the Redis stock
+gate is on.
+
+Every buyer is a distinct viewer ordering one unit with its own Idempotency-Key,
+all released at once. Reports accepted orders, oversold units (must be 0:
+checked against the database through the API), accepted orders per second over
+the burst, and latency percentiles. Only 127.0.0.1 is loaded; everything is
+bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN = os.environ.get("LIVE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("LIVE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def wait_healthy(http: aiohttp.ClientSession, base: str, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            async with http.get(f"{base}/healthz") as r:
+                if r.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.25)
+    raise SystemExit("server did not come up")
+
+
+async def call(http: aiohttp.ClientSession, method: str, url: str, body: Any = None,
+               token: str | None = None, headers: dict[str, str] | None = None
+               ) -> tuple[int, Any]:
+    h = dict(headers or {})
+    if token:
+        h["Authorization"] = f"Bearer {token}"
+    async with http.request(method, url, json=body, headers=h) as r:
+        return r.status, await r.json(content_type=None)
+
+
+async def bounded(n: int, make: Any, concurrency: int = 50) -> list[Any]:
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> Any:
+        async with sem:
+            return await make(i)
+
+    return list(await asyncio.gather(*(one(i) for i in range(n))))
+
+
+async def run(base: str, buyers: int, quantity: int) -> dict[str, Any]:
+    timeout = aiohttp.ClientTimeout(total=120)
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
+        await wait_healthy(http, base)
+        s, host = await call(http, "POST", f"{base}/api/v1/accounts", {
+            "name": f"bench-{secrets.token_hex(4)}", "password": "password-123",
+            "role": "host"})
+        assert s == 201, host
+        ht = host["token"]
+        s, room = await call(http, "POST", f"{base}/api/v1/rooms", {"title": "秒杀压测"}, ht)
+        s, product = await call(http, "POST", f"{base}/api/v1/products", {
+            "title": "赣南脐橙 5斤", "price_cents": 3990, "stock": quantity * 2}, ht)
+        await call(http, "PUT", f"{base}/api/v1/rooms/{room['id']}/shelf",
+                   {"product_ids": [product["id"]]}, ht)
+        await call(http, "POST", f"{base}/api/v1/rooms/{room['id']}/status",
+                   {"status": "live"}, ht)
+        s, sale = await call(http, "POST", f"{base}/api/v1/rooms/{room['id']}/flash-sales", {
+            "product_id": product["id"], "price_cents": 990, "quantity": quantity,
+            "per_user_limit": 1, "start_in_s": 0, "duration_s": 3600}, ht)
+        assert s == 201 and sale["status"] == "running", sale
+
+        async def viewer(i: int) -> str:
+            s, v = await call(http, "POST", f"{base}/api/v1/viewers", {"nickname": f"买家{i}"})
+            assert s == 201, v
+            return str(v["token"])
+
+        tokens = await bounded(buyers, viewer)
+        body = {"room_id": room["id"], "items": [{"product_id": product["id"], "quantity": 1}],
+                "fulfilment": {"kind": "pickup", "point": "阳光小区3号楼"}}
+        start_gate = asyncio.Event()
+        latencies: list[float] = []
+        statuses: dict[str, int] = {}
+        accepted_at: list[float] = []
+
+        async def buy(token: str) -> None:
+            await start_gate.wait()
+            t0 = time.perf_counter()
+            try:
+                s, answer = await call(http, "POST", f"{base}/api/v1/orders", body, token,
+                                       {"Idempotency-Key": secrets.token_hex(8)})
+                label = "201" if s == 201 else f"{s} {answer.get('error', {}).get('code')}"
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                label = f"client error {type(exc).__name__}"
+                s = 0
+            t1 = time.perf_counter()
+            latencies.append(t1 - t0)
+            statuses[label] = statuses.get(label, 0) + 1
+            if s == 201:
+                accepted_at.append(t1)
+
+        tasks = [asyncio.create_task(buy(t)) for t in tokens]
+        await asyncio.sleep(0.2)
+        t_start = time.perf_counter()
+        start_gate.set()
+        await asyncio.gather(*tasks)
+        wall = time.perf_counter() - t_start
+
+        s, after = await call(http, "GET", f"{base}/api/v1/flash-sales/{sale['id']}")
+        s, orders = await call(http, "GET",
+                               f"{base}/api/v1/orders?room_id={room['id']}&limit=1000", None, ht)
+        sold_units = sum(i["quantity"] for o in orders["orders"] for i in o["items"]
+                         if i["flash_sale_id"] == sale["id"])
+        latencies.sort()
+
+        def pct(p: float) -> float:
+            return round(1000 * latencies[min(len(latencies) - 1, int(p * len(latencies)))], 1)
+
+        accepted = statuses.get("201", 0)
+        accept_window = (max(accepted_at) - t_start) if accepted_at else wall
+        return {
+            "buyers": buyers, "quantity": quantity, "accepted": accepted,
+            "orders_in_db": len(orders["orders"]), "sold_units_in_db": sold_units,
+            "sale_remaining": after["remaining"],
+            "oversold": max(0, sold_units - quantity) + max(0, -after["remaining"]),
+            "statuses": statuses, "wall_s": round(wall, 3),
+            "accepted_orders_per_s": round(accepted / accept_window, 1) if accepted else 0,
+            "requests_per_s": round(buyers / wall, 1),
+            "p50_ms": pct(0.50), "p90_ms": pct(0.90), "p99_ms": pct(0.99),
+            "max_ms": round(1000 * latencies[-1], 1),
+        }
+
+
+async def create_pg_database(name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN, timeout=5)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def drop_pg_database(name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN, timeout=5)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def delete_prefix(prefix: str) -> None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(REDIS_URL)
+    try:
+        async for key in client.scan_iter(match=f"{prefix}*", count=500):
+            await client.delete(key)
+    finally:
+        await client.aclose()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--mode", choices=["embedded", "production"], default="embedded")
+    ap.add_argument("--buyers", type=int, default=2000)
+    ap.add_argument("--quantity", type=int, default=500)
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+    if not (1 <= args.buyers <= 5000 and 1 <= args.quantity <= args.buyers):
+        raise SystemExit("--buyers 1..5000, --quantity 1..buyers")
+
+    port = free_port()
+    data_dir = tempfile.mkdtemp(prefix="live-bench-")
+    env = dict(os.environ, LIVE_DATA_DIR=data_dir, LIVE_SECRET=secrets.token_hex(24),
+               LIVE_LOG_LEVEL="WARNING")
+    argv = [sys.executable, "-m", "live.cli", "serve", "--port", str(port)]
+    pg_name = prefix = None
+    if args.mode == "production":
+        pg_name = f"live_bench_{os.getpid()}_{secrets.token_hex(3)}"
+        prefix = f"live-bench:{secrets.token_hex(4)}:"
+        asyncio.run(create_pg_database(pg_name))
+        env.update(LIVE_DATABASE_URL=PG_ADMIN.rsplit("/", 1)[0].replace(
+            "postgresql://", "postgresql+asyncpg://") + f"/{pg_name}",
+            LIVE_REDIS_URL=REDIS_URL, LIVE_REDIS_PREFIX=prefix)
+        subprocess.run([sys.executable, "-m", "live.cli", "migrate"], env=env, check=True,
+                       cwd=ROOT, stdout=subprocess.DEVNULL)
+        argv += ["--workers", str(args.workers)]
+    proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        result = asyncio.run(asyncio.wait_for(
+            run(f"http://127.0.0.1:{port}", args.buyers, args.quantity), timeout=600))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if pg_name:
+            asyncio.run(drop_pg_database(pg_name))
+        if prefix:
+            asyncio.run(delete_prefix(prefix))
+    result = {"mode": args.mode, "workers": args.workers if args.mode == "production" else 1,
+              **result}
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+    if result["oversold"]:
+        raise SystemExit("OVERSOLD")
+
+
+if __name__ == "__main__":
+    main()

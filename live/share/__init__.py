@@ -1,0 +1,1 @@
+"""Distribution (分销): rules, signed share links, visits, attribution, commission."""
