@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient
 
 from live import keys
 from live.app import create_app
+from live.db import make_engine, migrate
 from tests.helpers import Actor, Api
 from tests.video_clients import AudioStreamTrack, SyntheticVideo, delete, frames, new_pc, whep, whip
 
@@ -379,8 +380,12 @@ async def test_room_playback_points_viewers_at_an_external_whep_server(
     """The large-audience path: the host publishes to a media server (here a
     second live instance standing in for MediaMTX/SRS), the room's playback
     names that server's WHEP URL, and a viewer plays from it."""
-    other = await aiohttp_client(create_app(make_settings(
-        data_dir=tmp_path / "media", database_url=f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")))
+    media_settings = make_settings(
+        data_dir=tmp_path / "media", database_url=f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+    engine = make_engine(media_settings)
+    await migrate(engine, media_settings)
+    await engine.dispose()
+    other = await aiohttp_client(create_app(media_settings))
     media = Api(other)
     media_host = await media.host()
     media_room = await media.room(media_host)
