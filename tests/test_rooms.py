@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 from tests.helpers import Api
 
 
@@ -121,3 +123,12 @@ async def test_patch_refuses_null_for_required_fields(api: Api) -> None:
     p = await api.product(host)
     r = await api.patch(f"/api/v1/products/{p['id']}", {"stock": None}, token=host.token)
     assert r.status == 422 and r["error"]["fields"][0]["field"] == "stock"
+
+
+async def test_concurrent_go_live_has_exactly_one_winner(api: Api) -> None:
+    host = await api.host()
+    room = await api.room(host, live=False)
+    path = f"/api/v1/rooms/{room['id']}/status"
+    replies = await asyncio.gather(*(api.post(path, {"status": "live"}, token=host.token)
+                                     for _ in range(4)))
+    assert sorted(r.status for r in replies) == [200, 409, 409, 409]

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -19,6 +20,7 @@ from live.errors import LiveError
 from live.settings import Settings
 from live.share import service
 from live.share.tokens import make_token, read_token
+from live.webhooks.models import WebhookOutbox
 from tests.helpers import Api
 from tests.share_helpers import StandInOrder, chain, open_link, share_link, share_param
 
@@ -398,6 +400,13 @@ async def test_settlement_run_concurrently_settles_each_entry_once(
     counts = await asyncio.gather(*(settle() for _ in range(4)))
     assert sum(counts) == 10  # 5 orders x 2 levels, each settled by one run
     assert await settle() == 0
+    # each settlement is announced once, to the host, in the settling transaction
+    async with app[keys.SESSIONS]() as session:
+        announced = (await session.scalars(
+            select(WebhookOutbox).where(WebhookOutbox.event == "commission.settled"))).all()
+    assert len(announced) == 10
+    assert {e.host_id for e in announced} == {ch.host.id}
+    assert len({e.payload["entry"]["id"] for e in announced}) == 10
     c = await api.get("/api/v1/me/commissions", token=ch.c.token)
     assert (c["frozen_cents"], c["settled_cents"]) == (0, 500)
 

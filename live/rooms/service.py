@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from live.accounts.models import Account
@@ -90,12 +90,17 @@ async def change_status(session: AsyncSession, *, room: Room, status: str,
                         now: datetime) -> list[Event]:
     if status not in FORWARD[room.status]:
         raise conflict(f"a {room.status} room cannot become {status}")
+    # Conditional on the status we read: of concurrent "go live" calls exactly
+    # one wins, the others get 409 (a read-then-write would let all through).
+    stamp = {"started_at": now} if status == "live" else {"ended_at": now}
+    result = await session.execute(
+        update(Room).where(Room.id == room.id, Room.status == room.status)
+        .values(status=status, **stamp).execution_options(synchronize_session=False))
+    if not result.rowcount:  # type: ignore[attr-defined]
+        raise conflict(f"the room is no longer {room.status}")
     room.status = status
-    if status == "live":
-        room.started_at = now
-    else:
-        room.ended_at = now
-    await session.flush()
+    for name, value in stamp.items():
+        setattr(room, name, value)
     return [StatusChanged(room.id, status)]
 
 

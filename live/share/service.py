@@ -25,6 +25,7 @@ from live.ids import new_id
 from live.rooms.models import Room
 from live.share.models import AttributedOrder, Binding, Commission, PersonLink, Rules, Visit
 from live.share.tokens import make_token, read_token
+from live.webhooks import service as webhooks
 
 MAX_LEVELS = 3
 DEFAULT_RATES = (1000, 300)
@@ -402,11 +403,21 @@ async def on_refunded(session: AsyncSession, order: Any, now: datetime) -> list[
 async def settle_due(session: AsyncSession, *, now: datetime) -> int:
     """Settle every frozen entry whose refund window has passed. One
     conditional UPDATE: idempotent, and safe when every worker runs it."""
-    result = await session.execute(
+    settled = (await session.execute(
         update(Commission)
         .where(Commission.status == "frozen", Commission.settle_after <= now)
-        .values(status="settled", settled_at=now))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        .values(status="settled", settled_at=now)
+        .returning(Commission.id, Commission.host_id, Commission.room_id, Commission.order_id,
+                   Commission.leader_id, Commission.level, Commission.amount_cents)
+        .execution_options(synchronize_session=False))).all()
+    # Announced in the same transaction: a settlement is never lost or doubled.
+    for row in settled:
+        await webhooks.enqueue(session, event="commission.settled", now=now, host_id=row.host_id,
+                               payload={"room_id": row.room_id, "entry": {
+                                   "id": row.id, "order_id": row.order_id,
+                                   "leader_id": row.leader_id, "level": row.level,
+                                   "amount_cents": row.amount_cents, "status": "settled"}})
+    return len(settled)
 
 
 def entry_dict(c: Commission) -> dict[str, Any]:
