@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
+from sqlalchemy import exc as sa_exc
 
 log = logging.getLogger("live.errors")
 
@@ -122,6 +123,24 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if code is None:
             raise
         return error_response(LiveError(code, exc.reason, status=exc.status))
+    except (sa_exc.TimeoutError, sa_exc.OperationalError) as exc:
+        if not overloaded(exc):
+            log.exception("database error on %s %s", request.method, request.path)
+            return error_response(LiveError(Code.INTERNAL, "internal error"))
+        # A burst (a flash sale's first second) can outrun the connection pool
+        # or SQLite's write lock. That is capacity, not a bug: say so, and when
+        # to retry, instead of a 500. The transaction rolled back; nothing half-done.
+        log.warning("over capacity on %s %s: %s", request.method, request.path,
+                    type(exc).__name__)
+        return error_response(LiveError(Code.OVER_CAPACITY, "the server is busy; retry shortly",
+                                        retry_after_s=1))
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(LiveError(Code.INTERNAL, "internal error"))
+
+
+def overloaded(exc: Exception) -> bool:
+    """A pool checkout that timed out, or SQLite's lock wait that ran out."""
+    if isinstance(exc, sa_exc.TimeoutError):
+        return True
+    return "database is locked" in str(exc) or "database is busy" in str(exc)
