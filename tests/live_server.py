@@ -4,10 +4,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+import time
+import urllib.request
 import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from aiohttp import web
 
@@ -64,3 +70,42 @@ def serve_in_thread(settings: Settings,
         assert stop is not None
         loop.call_soon_threadsafe(stop.set)
         thread.join(30)
+
+
+@contextmanager
+def serve_in_subprocess(data_dir: Path) -> Iterator[str]:
+    """Run `live serve` as its own process (SQLite in `data_dir`); yields its base URL.
+
+    For long fuzzing runs: nothing the server does can leak into the test
+    process's threads or event loops.
+    """
+    port = free_port()
+    env = dict(os.environ, LIVE_DATA_DIR=str(data_dir), LIVE_SECRET="fuzz-secret-0123456789ab")
+    env.pop("LIVE_DATABASE_URL", None)
+    env.pop("LIVE_REDIS_URL", None)
+    log = (data_dir / "server.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "live.cli", "serve", "--port", str(port)],
+                            env=env, stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(base + "/healthz", timeout=5) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("server did not start: "
+                                   + (data_dir / "server.log").read_text()[-2000:])
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()

@@ -18,8 +18,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
-from live.settings import Settings
-from tests.live_server import serve_in_thread
+from tests.live_server import serve_in_subprocess
 
 pytestmark = pytest.mark.slow
 EXAMPLES = int(os.environ.get("LIVE_FUZZ_EXAMPLES", "15"))
@@ -41,9 +40,7 @@ def post(base: str, path: str, body: dict[str, Any], token: str | None = None) -
 
 
 def test_no_generated_request_is_a_server_error(tmp_path: Path) -> None:
-    settings_ = Settings(data_dir=tmp_path, secret="fuzz-secret-0123456789abcdef",
-                         database_url=f"sqlite+aiosqlite:///{tmp_path / 'fuzz.db'}")
-    with serve_in_thread(settings_) as base:
+    with serve_in_subprocess(tmp_path) as base:
         host = post(base, "/api/v1/accounts", {"name": "fuzz-host", "password": "password-123",
                                                "role": "host"})
         token = host["token"]
