@@ -36,28 +36,40 @@ class Jobs:
             await job(app)
 
 
-async def _loop(app: web.Application, name: str, interval_s: float, job: Job) -> None:
-    while True:
+async def _loop(app: web.Application, name: str, interval_s: float, job: Job,
+                stop: asyncio.Event) -> None:
+    while not stop.is_set():
         try:
             await job(app)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("job %s failed", name)
-        await asyncio.sleep(interval_s)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval_s)
 
 
 async def run_jobs(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: one task per job; cancelled before the database closes."""
+    """cleanup_ctx: one task per job, stopped before the database closes.
+
+    Jobs are asked to stop and allowed to finish the round they are in: a job
+    cancelled in the middle of a transaction could leave SQLite's write lock
+    held by a connection nobody rolls back, and every later writer (the
+    counters flushed at shutdown) would wait out the busy timeout.
+    """
     jobs = app[keys.JOBS]
+    stop = asyncio.Event()
     if jobs.enabled:
         for name, interval, job in jobs.jobs:
-            jobs.tasks.append(asyncio.create_task(_loop(app, name, interval, job),
+            jobs.tasks.append(asyncio.create_task(_loop(app, name, interval, job, stop),
                                                   name=f"job:{name}"))
     yield
-    for task in jobs.tasks:
-        task.cancel()
-    for task in jobs.tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    stop.set()
+    if jobs.tasks:
+        _, pending = await asyncio.wait(jobs.tasks, timeout=30)
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     jobs.tasks.clear()
