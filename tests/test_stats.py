@@ -50,6 +50,9 @@ class Order:
     items: list[Item] = field(default_factory=list)
     created_at: datetime | None = None
     paid_at: datetime | None = None
+    coupon_claim_id: str | None = None
+    group_buy_id: str | None = None
+    group_id: str | None = None
 
 
 @pytest.fixture
