@@ -99,11 +99,18 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     import redis.asyncio as aioredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff
 
     # A blocking pool: a burst of concurrent commands (likes, presence, rate
     # limits) waits for a connection instead of failing with "Too many connections".
-    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=64, timeout=20,
-                                                    health_check_interval=10)
+    # Connection errors are retried on a fresh connection (three times, within
+    # about a second): after Redis restarts, every pooled connection is dead and
+    # would otherwise fail one command each. Redis still down after that: the
+    # error reaches the caller, which answers 503 `over_capacity`.
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=64, timeout=20, health_check_interval=10,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=3))
     client = aioredis.Redis.from_pool(pool)
     app[keys.REDIS] = client
     yield

@@ -8,6 +8,7 @@ flash-sale burst would turn into spurious errors.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -76,9 +77,12 @@ def make_engine(settings: Settings) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    connect_args: dict[str, Any] = {}
+    # application_name names the process in pg_stat_activity: an operator (or a
+    # fault test) can tell one worker's connections from everyone else's.
+    server_settings = {"application_name": f"live/{os.getpid()}"}
     if settings.database_schema:
-        connect_args["server_settings"] = {"search_path": settings.database_schema}
+        server_settings["search_path"] = settings.database_schema
+    connect_args: dict[str, Any] = {"server_settings": server_settings}
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True,
                                connect_args=connect_args)
 

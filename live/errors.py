@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
+from redis import exceptions as redis_exc
 from sqlalchemy import exc as sa_exc
 
 log = logging.getLogger("live.errors")
@@ -134,9 +135,30 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                     type(exc).__name__)
         return error_response(LiveError(Code.OVER_CAPACITY, "the server is busy; retry shortly",
                                         retry_after_s=1))
-    except Exception:
+    except Exception as exc:
+        if unavailable(exc):
+            log.warning("backing service lost on %s %s: %s", request.method, request.path,
+                        type(exc).__name__)
+            return error_response(service_unavailable())
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(LiveError(Code.INTERNAL, "internal error"))
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Redis or the database went away under the request (a restart, a dropped
+    connection): the transaction rolled back, and the same request will work
+    once it is back (the pool reconnects, pre-pinging what it hands out)."""
+    if isinstance(exc, redis_exc.ConnectionError | redis_exc.TimeoutError):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError) and (
+            exc.connection_invalidated or isinstance(exc, sa_exc.InterfaceError)):
+        return True
+    return isinstance(exc, ConnectionError)  # OSError's: refused, reset
+
+
+def service_unavailable() -> LiveError:
+    return LiveError(Code.OVER_CAPACITY, "a backing service is unavailable; retry shortly",
+                     retry_after_s=1)
 
 
 def overloaded(exc: Exception) -> bool:

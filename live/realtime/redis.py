@@ -32,13 +32,36 @@ from live.realtime.broker import Broker, Envelope, Item, Listener
 
 log = logging.getLogger("live.realtime.redis")
 
-_PUBLISH = """
+# A room's counter that Redis does not have (a new room, or Redis restarted or
+# flushed and lost it) starts at the Redis server's clock in microseconds, not
+# at 0: every seq ever issued for the room is below it (unless a room averaged
+# more than a million events a second), so seq never goes backwards for a
+# client across a Redis loss. A client's `last_seq` from before the loss is
+# then below the new history and its `join` gets `replay: null` (a resync by
+# snapshot), never events of the new counter passed off as the ones it missed.
+# A counter seeded by a read expires unless an event comes (unknown room ids
+# leave nothing behind); the first publish makes it permanent.
+_SEQ = """
+local function seq_of(key)
+  local v = redis.call('GET', key)
+  if v then return tonumber(v) end
+  local t = redis.call('TIME')
+  v = t[1] .. string.format('%06d', tonumber(t[2]))
+  redis.call('SET', key, v, 'EX', 86400)
+  return tonumber(v)
+end
+"""
+
+_PUBLISH = _SEQ + """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+seq_of(KEYS[1])
+redis.call('PERSIST', KEYS[1])
 local seqs = {}
 for i = 5, #ARGV do
   local seq = redis.call('INCR', KEYS[1])
-  local entry = seq .. ':' .. now .. ':' .. ARGV[i]
+  -- '%.0f': Lua 5.1 would print a 16-digit number in exponent form
+  local entry = string.format('%.0f', seq) .. ':' .. string.format('%.0f', now) .. ':' .. ARGV[i]
   redis.call('RPUSH', KEYS[2], entry)
   redis.call('PUBLISH', ARGV[1], entry)
   seqs[#seqs + 1] = seq
@@ -56,8 +79,12 @@ redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4]))
 return seqs
 """
 
-_SINCE = """
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+_LAST_SEQ = _SEQ + """
+return seq_of(KEYS[1])
+"""
+
+_SINCE = _SEQ + """
+local current = seq_of(KEYS[1])
 local last = tonumber(ARGV[1])
 if last >= current then return {current, 'none'} end
 local head = redis.call('LINDEX', KEYS[2], 0)
@@ -96,6 +123,7 @@ class RedisBroker(Broker):
         self.history_max_age_s = history_max_age_s
         self._publish = redis.register_script(_PUBLISH)
         self._since = redis.register_script(_SINCE)
+        self._last_seq = redis.register_script(_LAST_SEQ)
         self._presence_add = redis.register_script(_PRESENCE_ADD)
         self._presence_remove = redis.register_script(_PRESENCE_REMOVE)
         self._add_likes = redis.register_script(_ADD_LIKES)
@@ -148,8 +176,7 @@ class RedisBroker(Broker):
                 for seq, (t, data, key) in zip(seqs, items, strict=True)]
 
     async def last_seq(self, room_id: str) -> int:
-        value = await self.redis.get(self._key(room_id, "seq"))
-        return int(value or 0)
+        return int(await self._last_seq(keys=[self._key(room_id, "seq")]))
 
     async def since(self, room_id: str, last_seq: int) -> list[Envelope] | None:
         if last_seq < 0:

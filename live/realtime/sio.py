@@ -28,7 +28,7 @@ from live.accounts.service import principal_for_token
 from live.chat import service as chat_service
 from live.chat.schemas import ChatIn, JoinIn, LeaveIn, LikeIn
 from live.db import transaction
-from live.errors import Code, LiveError, from_validation_error
+from live.errors import Code, LiveError, from_validation_error, service_unavailable, unavailable
 from live.realtime.publish import publish
 from live.realtime.ratelimit import MemoryLimiter, RedisLimiter
 from live.realtime.tick import Fanout, Transport, collapse
@@ -146,7 +146,11 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return {"ok": True, **result}
         except LiveError as err:
             return {"ok": False, "error": err.to_dict()}
-        except Exception:
+        except Exception as exc:
+            if unavailable(exc):  # Redis or the database lost: retryable, like HTTP's 503
+                log.warning("socket event %s: backing service lost: %s", event,
+                            type(exc).__name__, exc_info=True)
+                return {"ok": False, "error": service_unavailable().to_dict()}
             log.exception("socket event %s failed sid=%s", event, sid)
             return {"ok": False, "error": {"code": Code.INTERNAL.value,
                                            "message": "internal error"}}
@@ -313,6 +317,9 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             conn.counted = False
             try:
                 await self.app[keys.BROKER].presence_remove(room_id, conn.principal.id)
+            except Exception as exc:  # Redis lost: its presence went with it
+                log.warning("presence not removed room_id=%s: %s", room_id,
+                            type(exc).__name__)
             finally:
                 fanout.state.viewers_changed(room_id)
 
