@@ -269,3 +269,45 @@ async def setup_room(api: Api, *, products: int = 0, **kw: Any) -> tuple[Any, di
     host = await api.host()
     room = await api.room(host, products=products, **kw)
     return host, room
+
+
+async def reconnect(f: Follower, url: str, wait_s: float = 60) -> dict[str, Any]:
+    """Connect again (as a stock client's reconnection does, with a short backoff)
+    and join with `last_seq`; returns the join's answer."""
+    await f.close()
+    deadline = asyncio.get_running_loop().time() + wait_s
+    while True:
+        try:
+            return await f.connect(url)
+        except Exception:
+            await f.close()
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
+class Sender:
+    """Streams numbered chats into a room from one connection, recording acks."""
+
+    def __init__(self, f: Follower) -> None:
+        self.f = f
+        self.acked: list[tuple[int, str]] = []  # (seq, text), in ack order
+        self.refused: list[dict[str, Any]] = []
+        self.stop = asyncio.Event()
+
+    async def run(self, count: int, every_s: float) -> None:
+        assert self.f.conn is not None
+        for i in range(count):
+            if self.stop.is_set():
+                return
+            text = f"m{i:04d}"
+            ack = await self.f.conn.chat(self.f.room_id, text,
+                                         client_msg_id=secrets.token_hex(8))
+            if ack.get("ok") and ack.get("seq") is not None:
+                self.acked.append((int(ack["seq"]), text))
+            else:
+                self.refused.append(ack)
+            await asyncio.sleep(every_s)
+
+    def texts(self) -> list[str]:
+        return [t for _, t in sorted(self.acked)]
