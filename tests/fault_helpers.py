@@ -27,6 +27,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from engineio import packet as eio_packet
 
 from tests.helpers import Api
 from tests.realtime_helpers import SioClient
@@ -206,6 +207,7 @@ class Follower:
     replays: list[list[dict[str, Any]]] = field(default_factory=list)
     gaps: list[tuple[int, int]] = field(default_factory=list)  # live frame skipped seqs
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    goodbyes: list[str] = field(default_factory=list)
 
     async def connect(self, url: str) -> dict[str, Any]:
         """Connect to `url` and join (with `last_seq` when it has one)."""
@@ -220,6 +222,18 @@ class Follower:
                 self._live(frame["events"])
 
         conn.sio.handlers["/"]["events"] = on_events
+        receive = conn.sio.eio._receive_packet
+
+        async def record(pkt: Any) -> None:
+            # how the server said goodbye: an Engine.IO CLOSE (stock clients
+            # reconnect) or a Socket.IO DISCONNECT ("41": they do not)
+            if pkt.packet_type == eio_packet.CLOSE:
+                self.goodbyes.append("engineio-close")
+            elif pkt.packet_type == eio_packet.MESSAGE and str(pkt.data).startswith("1"):
+                self.goodbyes.append("socketio-disconnect")
+            await receive(pkt)
+
+        conn.sio.eio._receive_packet = record
         await conn.connect()
         self.conn = conn
         kw = {"last_seq": self.seq} if self.seq is not None else {}

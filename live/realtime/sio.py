@@ -358,7 +358,27 @@ def attach_socketio(app: web.Application) -> socketio.AsyncServer:
     app[keys.SNAPSHOT_PARTS].append(_snapshot_part(app))
     app[keys.JOBS].add("realtime:persist-counters", 1.0, persist_counters)
     app.cleanup_ctx.append(realtime_ctx)
+    app.on_shutdown.append(drain_connections)
     return sio
+
+
+async def drain_connections(app: web.Application) -> None:
+    """Graceful shutdown (on_shutdown: the listeners are already closed): tell every
+    client to reconnect, elsewhere. An Engine.IO close, not a Socket.IO
+    disconnect: stock clients take the latter as "do not reconnect". Each
+    connection leaves its room first (presence), and on reconnecting the client
+    joins with its `last_seq` and the broker's history replays what it missed."""
+    sio = app.get(keys.SIO)
+    if sio is None:
+        return
+    sockets = list(sio.eio.sockets.values())
+    for sock in sockets:
+        try:
+            await sock.close(wait=False, abort=False, reason=sio.eio.reason.SERVER_DISCONNECT)
+        except Exception as exc:
+            log.warning("closing a connection at shutdown failed: %s", type(exc).__name__)
+    if sockets:
+        log.info("shutdown: told %d connections to reconnect", len(sockets))
 
 
 async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
