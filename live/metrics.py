@@ -27,6 +27,9 @@ class Metrics:
         self.events_published = Counter("live_events_published", "Room events published",
                                         ["type"], registry=r)
         self.frames = Counter("live_frames_emitted", "Frames emitted to rooms", registry=r)
+        self.slow_clients_dropped = Counter(
+            "live_slow_clients_dropped", "Connections dropped for not reading their frames",
+            registry=r)
         self.frame_bytes = Histogram("live_frame_bytes", "Encoded frame size",
                                      buckets=(256, 1024, 4096, 16384, 65536, 262144),
                                      registry=r)

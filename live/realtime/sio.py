@@ -8,7 +8,11 @@ error: {code, message}}`. The handlers below it only do their own work.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import socket
+import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
@@ -76,10 +80,23 @@ def origin_allowed(settings_origins: tuple[str, ...], origin: str | None,
 
 class SioTransport(Transport):
     """Frames encoded once: one Socket.IO packet, one Engine.IO packet (whose
-    `encode()` caches), queued on each member's socket without a task per send."""
+    `encode()` caches), queued on each member's socket without a task per send.
 
-    def __init__(self, sio: socketio.AsyncServer) -> None:
+    A client that stops reading (a frozen tab, a phone that lost signal with the
+    connection still open) never slows its room: sending only appends to its
+    socket's queue. But Engine.IO's queue has no bound, so such a client would
+    hold every frame of its room until the ping timeout (45 s). Past
+    `max_queued` packets waiting it is dropped instead: its connection is
+    aborted, it leaves the room, and when it comes back it joins with its
+    `last_seq` like after any disconnect.
+    """
+
+    def __init__(self, sio: socketio.AsyncServer, max_queued: int = 256,
+                 dropped: Any = None) -> None:
         self.sio = sio
+        self.max_queued = max_queued
+        self.dropped = dropped  # a Prometheus counter, or None
+        self._dropping: set[asyncio.Task[None]] = set()
 
     def encode(self, payload: dict[str, Any]) -> Any:
         pkt = self.sio.packet_class(sio_packet.EVENT, namespace=NAMESPACE,
@@ -88,7 +105,49 @@ class SioTransport(Transport):
         return eio_packet.Packet(eio_packet.MESSAGE, encoded)
 
     async def send(self, eio_sid: str, packet: Any) -> None:
-        await self.sio.eio.send_packet(eio_sid, packet)
+        sock = self.sio.eio.sockets.get(eio_sid)
+        if sock is None or sock.closing or sock.closed:
+            return
+        if sock.queue.qsize() >= self.max_queued:
+            self._drop(eio_sid, sock)
+            return
+        await sock.send(packet)
+
+    def _drop(self, eio_sid: str, sock: Any) -> None:
+        log.warning("dropping a client that stopped reading eio_sid=%s (%d packets queued)",
+                    eio_sid, sock.queue.qsize())
+        sock.closing = True  # nothing more is queued for it
+        if self.dropped is not None:
+            self.dropped.inc()
+        environ = self.sio.environ.get(eio_sid) or {}
+        request = environ.get("aiohttp.request")
+        if request is not None and request.headers.get("Upgrade", "").lower() == "websocket":
+            # Its writer is stuck on a full TCP buffer: only aborting the
+            # connection frees it (a polling client's queue simply stops growing).
+            # Linger 0: a reset, so the kernel drops the megabytes it still
+            # holds for the client at once instead of trickling them out.
+            transport = request.transport
+            if transport is not None:
+                sock_ = transport.get_extra_info("socket")
+                if sock_ is not None:
+                    with contextlib.suppress(OSError):
+                        sock_.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                         struct.pack("ii", 1, 0))
+                transport.abort()
+
+        async def close() -> None:
+            sock.closing = False  # close() does nothing for a socket already closing
+            try:
+                await sock.close(wait=False, abort=True,
+                                 reason=self.sio.eio.reason.TRANSPORT_ERROR)
+            except Exception as exc:
+                log.warning("closing a slow client failed: %s", type(exc).__name__)
+
+        # not awaited here: leaving the room takes Redis and database calls, and
+        # this runs inside the room's tick, which must not wait for them
+        task = asyncio.create_task(close(), name=f"drop:{eio_sid}")
+        self._dropping.add(task)
+        task.add_done_callback(self._dropping.discard)
 
     async def kick(self, sid: str) -> None:
         await self.sio.disconnect(sid, namespace=NAMESPACE)
@@ -387,7 +446,8 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     app[LIMITER] = (RedisLimiter(redis, settings.redis_prefix) if redis is not None
                     else MemoryLimiter())
-    fanout = Fanout(app[keys.BROKER], SioTransport(app[keys.SIO]))
+    fanout = Fanout(app[keys.BROKER], SioTransport(app[keys.SIO], settings.socket_queue_max,
+                                                     app[keys.METRICS].slow_clients_dropped))
     await fanout.start()
     app[FANOUT] = fanout
     yield
