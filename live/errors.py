@@ -157,8 +157,7 @@ def unavailable(exc: BaseException) -> bool:
 
 
 def service_unavailable() -> LiveError:
-    return LiveError(Code.OVER_CAPACITY, "a backing service is unavailable; retry shortly",
-                     retry_after_s=1)
+    return LiveError(Code.OVER_CAPACITY, "the server is busy; retry shortly", retry_after_s=1)
 
 
 def overloaded(exc: Exception) -> bool:

@@ -32,7 +32,14 @@ from live.accounts.service import principal_for_token
 from live.chat import service as chat_service
 from live.chat.schemas import ChatIn, JoinIn, LeaveIn, LikeIn
 from live.db import transaction
-from live.errors import Code, LiveError, from_validation_error, service_unavailable, unavailable
+from live.errors import (
+    Code,
+    LiveError,
+    from_validation_error,
+    overloaded,
+    service_unavailable,
+    unavailable,
+)
 from live.realtime.publish import publish
 from live.realtime.ratelimit import MemoryLimiter, RedisLimiter
 from live.realtime.tick import Fanout, Transport, collapse
@@ -182,7 +189,18 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         if event == "connect":
-            return await self.connect(args[0], args[1], args[2] if len(args) > 2 else None)
+            try:
+                return await self.connect(args[0], args[1], args[2] if len(args) > 2 else None)
+            except socketio.exceptions.ConnectionRefusedError:
+                raise
+            except Exception as exc:
+                if not busy(exc):
+                    raise
+                # a reconnect storm that outruns the database pool, or Redis or
+                # the database lost: refused with a code the client can retry on
+                log.warning("connect refused, over capacity: %s", type(exc).__name__)
+                raise socketio.exceptions.ConnectionRefusedError(
+                    "over_capacity", service_unavailable().to_dict()) from None
         if event == "disconnect":
             return await self.disconnect(args[0])
         sid = args[0]
@@ -206,7 +224,7 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         except LiveError as err:
             return {"ok": False, "error": err.to_dict()}
         except Exception as exc:
-            if unavailable(exc):  # Redis or the database lost: retryable, like HTTP's 503
+            if busy(exc):  # retryable, like HTTP's 503
                 log.warning("socket event %s: backing service lost: %s", event,
                             type(exc).__name__, exc_info=True)
                 return {"ok": False, "error": service_unavailable().to_dict()}
@@ -381,6 +399,12 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                             type(exc).__name__)
             finally:
                 fanout.state.viewers_changed(room_id)
+
+
+def busy(exc: Exception) -> bool:
+    """Capacity, not a bug: the pool or SQLite's lock wait ran out, or Redis or
+    the database went away under the event. The client may retry."""
+    return overloaded(exc) or unavailable(exc)
 
 
 def visitor_cookie(environ: dict[str, Any]) -> str | None:

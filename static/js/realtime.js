@@ -29,6 +29,12 @@ export class RoomStream {
     socket.on("disconnect", () => { this.joined = false; this.h.onState && this.h.onState("offline"); });
     socket.on("connect_error", (err) => {
       this.h.onState && this.h.onState("offline");
+      // refused for capacity (a reconnect storm, a backing service restarting):
+      // a server refusal is not retried by socket.io itself, so try again a bit later
+      if (err && err.data && err.data.code === "over_capacity") {
+        setTimeout(() => socket.connect(), 1000 + Math.random() * 2000);
+        return;
+      }
       if (err && err.message && /token|auth|unauthor/i.test(err.message) && this.h.onAuthError) this.h.onAuthError(err);
     });
     socket.on("events", (frame) => this.onFrame(frame));
