@@ -20,7 +20,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -283,6 +283,13 @@ async def setup_room(api: Api, *, products: int = 0, **kw: Any) -> tuple[Any, di
     host = await api.host()
     room = await api.room(host, products=products, **kw)
     return host, room
+
+
+async def until(predicate: Callable[[], bool], wait_s: float) -> None:
+    """Wait until `predicate()` holds: state that other tasks and sockets change."""
+    async with asyncio.timeout(wait_s):
+        while not predicate():  # noqa: ASYNC110 (many writers; a poll is simplest)
+            await asyncio.sleep(0.02)
 
 
 async def reconnect(f: Follower, url: str, wait_s: float = 60) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from tests.fault_helpers import (
     production,
     reconnect,
     server_env,
+    until,
 )
 
 pytestmark = pytest.mark.slow
@@ -63,9 +64,7 @@ async def test_sigterm_tells_clients_to_reconnect_and_they_lose_nothing(
 
         sender = Sender(sender_f)
         streaming = asyncio.create_task(sender.run(count=100, every_s=0.05))
-        async with asyncio.timeout(30):
-            while min(len(v.chats()) for v in leaving) < 10:
-                await asyncio.sleep(0.05)
+        await until(lambda: min(len(v.chats()) for v in leaving) >= 10, 30)
         stopped_pid = server.worker_pids()[1]
         os.kill(stopped_pid, signal.SIGTERM)
         for v in leaving:

@@ -74,7 +74,7 @@ class Light:
                     return
                 assert ack["error"]["code"] == "over_capacity", ack
                 self.busy += 1
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ConnectionError):
+            except (TimeoutError, aiohttp.ClientError, OSError, ConnectionError):
                 pass
             await self.drop()
             await asyncio.sleep(0.5 + random.random())

@@ -24,7 +24,14 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.commerce_helpers import PICKUP
-from tests.fault_helpers import PrivateRedis, Server, api_for, production, server_env
+from tests.fault_helpers import (
+    PrivateRedis,
+    Server,
+    api_for,
+    production,
+    server_env,
+    until,
+)
 from tests.helpers import Api
 
 pytestmark = pytest.mark.slow
@@ -74,11 +81,6 @@ async def test_flash_sale_never_oversells_across_a_redis_restart(
                     assert reply.body["error"]["retry_after_s"] >= 1
                     await asyncio.sleep(0.2)  # shorter than Retry-After: a bounded test
                 raise AssertionError("503 for 20 s after Redis came back")
-
-            async def until(predicate: Any, wait_s: float) -> None:
-                async with asyncio.timeout(wait_s):
-                    while not predicate():
-                        await asyncio.sleep(0.02)
 
             # buyers arrive over a few seconds; Redis dies once the sale is under
             # way and stays down until several buyers have been answered without it

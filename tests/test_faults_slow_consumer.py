@@ -26,7 +26,15 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.fault_helpers import Follower, PrivateRedis, Server, api_for, production, server_env
+from tests.fault_helpers import (
+    Follower,
+    PrivateRedis,
+    Server,
+    api_for,
+    production,
+    server_env,
+    until,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -77,9 +85,7 @@ async def test_a_client_that_stops_reading_neither_slows_its_room_nor_stays(
                 counts = [e["data"]["count"] for e in reader.raw if e["type"] == "viewers"]
                 return counts[-1] if counts else None
 
-            async with asyncio.timeout(10):
-                while viewers() != 2:
-                    await asyncio.sleep(0.05)
+            await until(lambda: viewers() == 2, 10)
 
             changes = 0
             async with asyncio.timeout(120):  # bounded: ~4 MiB of frames at most

@@ -31,6 +31,7 @@ from tests.fault_helpers import (
     production,
     reconnect,
     server_env,
+    until,
 )
 
 pytestmark = pytest.mark.slow
@@ -66,9 +67,7 @@ async def test_viewers_of_a_killed_worker_replay_the_gap_exactly_once(
 
         sender = Sender(sender_f)
         streaming = asyncio.create_task(sender.run(count=120, every_s=0.05))
-        async with asyncio.timeout(30):
-            while min(len(v.chats()) for v in victims) < 15:
-                await asyncio.sleep(0.05)
+        await until(lambda: min(len(v.chats()) for v in victims) >= 15, 30)
         victim_pid = server.worker_pids()[1]
         os.kill(victim_pid, signal.SIGKILL)
         for v in victims:
