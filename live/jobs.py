@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from live import keys
+from live.errors import overloaded, unavailable
 
 log = logging.getLogger("live.jobs")
 
@@ -43,8 +44,13 @@ async def _loop(app: web.Application, name: str, interval_s: float, job: Job,
             await job(app)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("job %s failed", name)
+        except Exception as exc:
+            if unavailable(exc) or overloaded(exc):
+                # Redis or the database restarting, or a saturated pool: the
+                # next round retries; a traceback every round would drown the log
+                log.warning("job %s skipped a round: %s", name, type(exc).__name__)
+            else:
+                log.exception("job %s failed", name)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), interval_s)
 
