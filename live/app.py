@@ -10,12 +10,12 @@ from aiohttp import web
 from live import keys
 from live.accounts.http import routes as account_routes
 from live.api import install
+from live.chat.http import routes as chat_routes
 from live.cart import service as cart_service
 from live.cart import sweepers as cart_sweepers
 from live.cart.gate import gate_ctx
 from live.cart.hooks import OrderHooks
 from live.cart.http import routes as cart_routes
-from live.chat.http import routes as chat_routes
 from live.clock import Clock, SystemClock
 from live.db import database
 from live.errors import error_middleware
@@ -32,9 +32,9 @@ from live.rooms.http import routes as room_routes
 from live.settings import Settings
 from live.share.http import register as register_share
 from live.share.http import routes as share_routes
-from live.stats import http as stats_http
 from live.system import OPENAPI, build_openapi
 from live.system import routes as system_routes
+from live.stats import http as stats_http
 from live.video import http as video_http
 from live.webhooks import delivery as webhooks_delivery
 from live.webhooks.http import routes as webhook_routes

@@ -9,15 +9,7 @@ from live.accounts import service
 from live.accounts.models import Account, Viewer
 from live.accounts.principal import ANYONE, Principal
 from live.accounts.schemas import (
-    AccountOut,
-    AuthOut,
-    MeOut,
-    SignInIn,
-    SignUpIn,
-    ViewerAuthOut,
-    ViewerIn,
-    ViewerOut,
-)
+    AccountOut, AuthOut, MeOut, SignInIn, SignUpIn, ViewerAuthOut, ViewerIn, ViewerOut)
 from live.api import Body, Routes
 from live.db import transaction
 from live.errors import not_found

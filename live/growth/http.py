@@ -14,18 +14,8 @@ from live.db import transaction
 from live.errors import conflict, forbidden, invalid
 from live.growth import bridge
 from live.growth.schemas import (
-    ClaimReplyOut,
-    ClaimsOut,
-    CouponOut,
-    CreateCouponIn,
-    CreateDrawIn,
-    CreateGroupBuyIn,
-    DrawOut,
-    GroupBuyOut,
-    GroupOut,
-    SubscriptionReplyOut,
-    SubscriptionsOut,
-)
+    ClaimReplyOut, ClaimsOut, CouponOut, CreateCouponIn, CreateDrawIn, CreateGroupBuyIn,
+    DrawOut, GroupBuyOut, GroupOut, SubscriptionReplyOut, SubscriptionsOut)
 from live.growth.service import coupons, draws, groups, reminders
 from live.growth.service.common import live_room_of_host
 from live.realtime.publish import publish

@@ -11,19 +11,8 @@ from live.db import transaction
 from live.realtime.publish import publish
 from live.rooms import service
 from live.rooms.schemas import (
-    CreateProductIn,
-    CreateRoomIn,
-    PatchProductIn,
-    PinIn,
-    PlaybackUpdateIn,
-    ProductOut,
-    RoomOut,
-    RoomsOut,
-    RoomsQuery,
-    RoomStatusIn,
-    ShelfIn,
-    ShelfOut,
-)
+    CreateProductIn, CreateRoomIn, PatchProductIn, PinIn, PlaybackUpdateIn, ProductOut,
+    RoomOut, RoomsOut, RoomsQuery, RoomStatusIn, ShelfIn, ShelfOut)
 from live.snapshot import build_snapshot
 
 routes = Routes(tag="rooms")

@@ -4,7 +4,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from live.validation import Id, In, PriceCents, Query, Stock, Timestamp, Title, Url, When, omittable
+from live.validation import Id, omittable, In, PriceCents, Query, Stock, Timestamp, Title, Url, When
 
 
 def _http_url(value: str | None) -> str | None:
