@@ -62,8 +62,13 @@ export class Promos {
   }
 
   async loadGroups() {
-    // The snapshot lists offers; their open groups come from each offer.
-    await Promise.all([...this.state.groupBuys.values()].map((gb) => this.loadOffer(gb.id)));
+    // The snapshot's offers carry their open groups (an extension); an offer
+    // without them (a `group_buy` event) is read once.
+    await Promise.all([...this.state.groupBuys.values()].map((gb) => {
+      if (!Array.isArray(gb.groups)) return this.loadOffer(gb.id);
+      for (const g of gb.groups) this.groups.set(g.id, g);
+      return null;
+    }));
   }
 
   async loadOffer(id) {
@@ -208,7 +213,7 @@ export class Promos {
   usableClaims() {
     const out = [];
     for (const [couponId, claim] of this.claims) {
-      const coupon = this.state.coupons.get(couponId);
+      const coupon = this.state.coupons.get(couponId) || claim.coupon;
       if (claim.status === "unused" && coupon && msUntil(claim.expires_at) > 0) out.push({ claim, coupon });
     }
     return out;
@@ -238,7 +243,8 @@ export class Promos {
       const groups = [...this.groups.values()].filter((g) => g.group_buy_id === gb.id)
         .sort((a, b) => (this.myGroups.has(b.id) - this.myGroups.has(a.id)) || a.expires_at.localeCompare(b.expires_at));
       const shown = groups.filter((g) => g.status !== "open" ? this.myGroups.has(g.id) : msUntil(g.expires_at) > 0 || this.myGroups.has(g.id));
-      if (shown.length) tab.append(h("div.gb-sub", null, t("promo.groups_now")));
+      const joinable = shown.some((g) => g.status === "open" && !this.myGroups.has(g.id));
+      if (shown.length) tab.append(h("div.gb-sub", null, joinable ? t("promo.groups_now") : t("promo.my_groups")));
       for (const g of shown) tab.append(this.groupRow(gb, g));
     }
   }

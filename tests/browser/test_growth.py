@@ -246,6 +246,32 @@ def test_group_buy_opened_by_one_viewer_completes_when_a_friend_pays_through_the
     shot(host, "growth-group-6-console-desktop")
 
 
+def test_a_group_that_does_not_fill_in_time_fails_and_the_player_shows_the_refund(
+        new_page: Callable[..., Any], http: Http) -> None:
+    world = arrange(http)
+    # a short window: the group fails about 12 s after it opens
+    ok(http.call("POST", f"/api/v1/rooms/{world['room_id']}/group-buys", {
+        "product_id": world["product"]["id"], "price_cents": 2990, "group_size": 3,
+        "window_s": 12}, world["token"]), 201)
+    viewer = open_player(new_page, f"/watch/{world['room_id']}", "阿花")
+    viewer.locator(".promo.group").click()
+    viewer.locator("#tab-groups .gb-open-btn").click()
+    checkout_pickup(viewer)
+    pay_first_order(viewer)
+    viewer.locator("#tab-orders .invite-btn").click()
+    mine = viewer.locator("#tab-groups .gb-group.mine")
+    expect(mine).to_contain_text("已拼 1/3 人")
+    expect(mine).to_contain_text("还差 2 人")
+    failed = viewer.locator("#tab-groups .gb-group.mine.st-failed")
+    expect(failed).to_contain_text("拼团未成功，已自动退款", timeout=45000)
+    shot(viewer, "growth-group-7-failed-phone")
+    viewer.locator(".sheet-tabs [data-tab=orders]").click()
+    expect(viewer.locator("#tab-orders .order").first.locator(".order-status")).to_have_text("已退款")
+    orders = ok(http.call("GET", f"/api/v1/orders?room_id={world['room_id']}",
+                          token=viewer_token(viewer)))["orders"]
+    assert [o["status"] for o in orders] == ["refunded"]
+
+
 def test_lucky_draw_winners_see_it_and_the_host_sees_who_won(
         new_page: Callable[..., Any], http: Http) -> None:
     world = arrange(http)
