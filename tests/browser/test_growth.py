@@ -34,7 +34,8 @@ def server(tmp_path: Path) -> Iterator[str]:
     """`live serve` in a subprocess (SQLite, in-process broker, system clock)."""
     data = tmp_path / "data"
     data.mkdir()
-    with serve_in_subprocess(data, env={"LIVE_CHAT_BURST": "20", "LIVE_CHAT_RATE_PER_S": "10"}) as base:
+    env = {"LIVE_CHAT_BURST": "20", "LIVE_CHAT_RATE_PER_S": "10"}
+    with serve_in_subprocess(data, env=env) as base:
         yield base
 
 
@@ -53,14 +54,16 @@ def ok(reply: tuple[int, Any], status: int = 200) -> Any:
 def arrange(http: Http, *, live: bool = True, scheduled_at: str | None = None) -> dict[str, Any]:
     """A host with a room, the oranges on its shelf and pinned; live unless told."""
     host = ok(http.call("POST", "/api/v1/accounts", {
-        "name": f"鲜果团方{secrets.token_hex(2)}", "password": "password-123", "role": "host"}), 201)
+        "name": f"鲜果团方{secrets.token_hex(2)}", "password": "password-123",
+        "role": "host"}), 201)
     token = host["token"]
     body: dict[str, Any] = {"title": "鲜果专场 · 今晚8点"}
     if scheduled_at:
         body["scheduled_at"] = scheduled_at
     room = ok(http.call("POST", "/api/v1/rooms", body, token), 201)
     product = ok(http.call("POST", "/api/v1/products", ORANGE, token), 201)
-    ok(http.call("PUT", f"/api/v1/rooms/{room['id']}/shelf", {"product_ids": [product["id"]]}, token))
+    ok(http.call("PUT", f"/api/v1/rooms/{room['id']}/shelf",
+                 {"product_ids": [product["id"]]}, token))
     ok(http.call("POST", f"/api/v1/rooms/{room['id']}/pin", {"product_id": product["id"]}, token))
     if live:
         ok(http.call("POST", f"/api/v1/rooms/{room['id']}/status", {"status": "live"}, token))
@@ -80,7 +83,8 @@ def open_player(new_page: Callable[..., Any], path: str, nick: str) -> Any:
     page = new_page(PHONE, mobile=True)
     sep = "&" if "?" in path else "?"
     page.goto(f"{path}{sep}nick={nick}")
-    page.wait_for_function("() => window.__live && window.__live.stream && window.__live.stream.joined")
+    page.wait_for_function(
+        "() => window.__live && window.__live.stream && window.__live.stream.joined")
     return page
 
 
@@ -156,7 +160,8 @@ def test_coupon_from_the_console_is_claimed_and_paid_at_the_discounted_total(
 
     # what was paid is the discounted total, and the claim is used
     token = viewer_token(viewer)
-    orders = ok(http.call("GET", f"/api/v1/orders?room_id={world['room_id']}", token=token))["orders"]
+    orders = ok(http.call("GET", f"/api/v1/orders?room_id={world['room_id']}",
+                          token=token))["orders"]
     assert [(o["status"], o["discount_cents"], o["total_cents"]) for o in orders] == [
         ("paid", 500, 3490)]
     claims = ok(http.call("GET", "/api/v1/me/coupons", token=token))["claims"]
@@ -266,7 +271,8 @@ def test_a_group_that_does_not_fill_in_time_fails_and_the_player_shows_the_refun
     expect(failed).to_contain_text("拼团未成功，已自动退款", timeout=45000)
     shot(viewer, "growth-group-7-failed-phone")
     viewer.locator(".sheet-tabs [data-tab=orders]").click()
-    expect(viewer.locator("#tab-orders .order").first.locator(".order-status")).to_have_text("已退款")
+    status = viewer.locator("#tab-orders .order").first.locator(".order-status")
+    expect(status).to_have_text("已退款")
     orders = ok(http.call("GET", f"/api/v1/orders?room_id={world['room_id']}",
                           token=viewer_token(viewer)))["orders"]
     assert [o["status"] for o in orders] == ["refunded"]
