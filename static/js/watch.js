@@ -415,6 +415,12 @@ async function renderCart() {
     items = [{ product_id: p.id, quantity: 1, unit_price_cents: gbuy.offer.price_cents }];
     total = gbuy.offer.price_cents;
     tab.append(h("div.notice", null, gbuy.groupId ? t("watch.group_join") : t("watch.group_open", { n: gbuy.offer.group_size })));
+    const g = gbuy.groupId && promos.groups.get(gbuy.groupId);
+    if (g) {
+      tab.append(h("div.gb-join-info", null, t("promo.members", { members: g.members, size: g.group_size }), " · ",
+        t("promo.group_need", { n: Math.max(0, g.group_size - g.members) }), " · ",
+        h("span.cd", { dataset: { until: g.expires_at } }, countdown(msUntil(g.expires_at))), ` ${t("promo.after_end")}`));
+    }
   }
   if (!items.length) { tab.append(h("div.empty", null, t("watch.cart_empty"))); return; }
   const list = h("div.cart-list");
@@ -674,8 +680,15 @@ async function main() {
       const g = await api("GET", `/api/v1/groups/${encodeURIComponent(groupParam)}`);
       const offer = state.groupBuys.get(g.group_buy_id) ||
         await api("GET", `/api/v1/group-buys/${encodeURIComponent(g.group_buy_id)}`);
-      state.groupBuy = { offer, groupId: g.id };
-      openSheet("cart");
+      if (!promos.groups.has(g.id)) promos.groups.set(g.id, g);
+      if (g.status !== "open" || msUntil(g.expires_at) <= 0) {
+        // Full or over: show the offer, where a new group can be started.
+        toast(t("promo.group_closed"), "info", 3600);
+        openSheet("groups");
+      } else {
+        state.groupBuy = { offer, groupId: g.id };
+        openSheet("cart");
+      }
     } catch (e) { /* the group is gone; the room still plays */ }
   }
   syncCart();

@@ -217,6 +217,7 @@ def test_group_buy_opened_by_one_viewer_completes_when_a_friend_pays_through_the
     # a friend opens the share link: the checkout is for that group
     friend = open_player(new_page, link.replace(http.base, ""), "小明")
     expect(friend.locator("#tab-cart .notice").first).to_have_text("加入好友的拼团")
+    expect(friend.locator("#tab-cart .gb-join-info")).to_contain_text("已拼 1/2 人 · 还差 1 人")
     expect(friend.locator("#cart-total")).to_have_text("¥29.90")
     shot(friend, "growth-group-2-friend-link-phone")
     # before joining, the friend sees the open group, its members and time left
