@@ -121,6 +121,7 @@ class LeaderboardOut(BaseModel):
 
 class LedgerQuery(Query):
     status: Literal["frozen", "settled", "reversed"] | None = None
+    room_id: str | None = None
 
 
 def rules_out(data: dict[str, Any]) -> RulesOut:

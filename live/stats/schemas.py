@@ -80,6 +80,11 @@ class CustomersQuery(Query):
     top: Annotated[int, Field(ge=1, le=100)] = 10
 
 
+class OrdersCsvQuery(Query):
+    room_id: str | None = None
+    status: Literal["pending_payment", "paid", "cancelled", "expired", "refunded"] | None = None
+
+
 class Windows(BaseModel):
     new_days: int
     active_days: int
