@@ -49,6 +49,7 @@ class Endpoint:
     tag: str
     errors: Sequence[int] = ()
     session: bool = False  # the handler gets the session its caller was authenticated in
+    produces: str | None = None  # a non-JSON answer's media type (text/csv), for OpenAPI
 
 
 @dataclass
@@ -60,7 +61,8 @@ class Routes:
               query: type[BaseModel] | None = None, response: type[BaseModel] | None = None,
               status: int = 200, auth: Iterable[Role] | None = None,
               summary: str = "", errors: Sequence[int] = (),
-              session: bool = False) -> Callable[[Handler], Handler]:
+              session: bool = False,
+              produces: str | None = None) -> Callable[[Handler], Handler]:
         """`session=True`: the wrapper opens one session, authenticates in it and
         passes it to the handler as `session`, so a hot read-only call uses one
         pooled connection (and one pre-ping) instead of two."""
@@ -69,7 +71,7 @@ class Routes:
                 method, path, fn, body, query, response, status,
                 frozenset(auth) if auth is not None else None,
                 summary or (fn.__doc__ or fn.__name__).strip().splitlines()[0], self.tag,
-                errors, session))
+                errors, session, produces))
             return fn
         return deco
 
@@ -256,6 +258,8 @@ def openapi(endpoints: Sequence[Endpoint], *, title: str, version: str) -> dict[
         ok: dict[str, Any] = {"description": "OK"}
         if e.response is not None:
             ok["content"] = {"application/json": {"schema": refs[(e.response, "serialization")]}}
+        elif e.produces is not None:
+            ok["content"] = {e.produces: {"schema": {"type": "string"}}}
         op["responses"][str(e.status)] = ok
         codes = set(e.errors)
         if e.body is not None or e.query is not None:

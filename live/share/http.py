@@ -224,7 +224,7 @@ COMMISSION_COLUMNS = ["entry_id", "order_id", "room_id", "leader_id", "leader_na
 
 
 @routes.get("/api/v1/distribution/commissions.csv", query=LedgerQuery,
-            auth=ACCOUNT)
+            auth=ACCOUNT, produces="text/csv")
 async def ledger_csv(request: web.Request, *, principal: Principal,
                      query: LedgerQuery) -> web.StreamResponse:
     """The commission ledger as CSV, for payouts: a host's whole ledger, a 团长's own rows."""

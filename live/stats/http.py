@@ -116,7 +116,7 @@ async def host_customers(request: web.Request, *, principal: Principal,
     return out
 
 
-@routes.get("/api/v1/stats/customers.csv", auth=HOST)
+@routes.get("/api/v1/stats/customers.csv", auth=HOST, produces="text/csv")
 async def customers_csv(request: web.Request, *, principal: Principal) -> web.StreamResponse:
     """CSV: one row per paying viewer (orders, GMV, first and last payment), by GMV."""
     app = request.app
@@ -137,7 +137,8 @@ async def customers_csv(request: web.Request, *, principal: Principal) -> web.St
                                    pages())
 
 
-@routes.get("/api/v1/stats/orders.csv", query=OrdersCsvQuery, auth=HOST)
+@routes.get("/api/v1/stats/orders.csv", query=OrdersCsvQuery, auth=HOST,
+            produces="text/csv")
 async def orders_csv(request: web.Request, *, principal: Principal,
                      query: OrdersCsvQuery) -> web.StreamResponse:
     """CSV: the host's orders (every room, or `room_id`), oldest first, for packing

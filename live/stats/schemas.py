@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from live.validation import In, Query, When
+from live.validation import Id, In, Query, When
 
 
 class StatsOut(BaseModel):
@@ -81,7 +81,7 @@ class CustomersQuery(Query):
 
 
 class OrdersCsvQuery(Query):
-    room_id: str | None = None
+    room_id: Id | None = None
     status: Literal["pending_payment", "paid", "cancelled", "expired", "refunded"] | None = None
 
 
