@@ -77,18 +77,25 @@ def configure(level: str, fmt: str) -> None:
     root.setLevel(level)
 
 
+def route_of(request: web.BaseRequest) -> str:
+    """The route pattern that matched (`/r/{token}`), or `unmatched`: what logs and
+    metrics name a request by, since raw paths can carry tokens."""
+    match_info = getattr(request, "match_info", None)
+    resource = match_info.route.resource if match_info is not None else None
+    return resource.canonical if resource is not None else "unmatched"
+
+
+def request_fields(request: web.BaseRequest) -> dict[str, Any]:
+    return {"method": request.method, "route": route_of(request)}
+
+
 class AccessLogger(AbstractAccessLogger):
     """One `request` line per HTTP request: method, route pattern, status, bytes, ms."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse,
             time: float) -> None:
-        route = "unmatched"
-        match_info = getattr(request, "match_info", None)
-        resource = match_info.route.resource if match_info is not None else None
-        if resource is not None:
-            route = resource.canonical
         self.logger.info("request", extra={
-            "method": request.method, "route": route, "status": response.status,
+            **request_fields(request), "status": response.status,
             "bytes": response.body_length, "ms": round(time * 1000, 1)})
 
     @property

@@ -28,6 +28,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from live import keys
+from live.logs import route_of
 
 
 class Metrics:
@@ -175,8 +176,7 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
         status = exc.status
         raise
     finally:
-        route = request.match_info.route.resource
-        name = route.canonical if route is not None else "unmatched"
+        name = route_of(request)
         m = request.app[keys.METRICS]
         m.http_requests.labels(request.method, name, str(status)).inc()
         m.http_seconds.labels(name).observe(time.perf_counter() - start)
