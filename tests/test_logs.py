@@ -6,7 +6,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from aiohttp import web
 from live import logs
 from live.settings import Settings
 from tests.helpers import Api
+from tests.live_server import serve_in_subprocess
 
 
 @pytest.fixture
@@ -91,3 +94,20 @@ def test_errors_carry_their_traceback_in_one_json_object() -> None:
                                    "unhandled error", (), sys.exc_info())
     out = json.loads(logs.formatter("json").format(record))
     assert out["level"] == "ERROR" and "RuntimeError: boom" in out["exc"]
+
+
+def test_live_serve_writes_json_lines_with_live_log_format_json(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIVE_LOG_FORMAT", "json")
+    with serve_in_subprocess(tmp_path) as base:
+        with urllib.request.urlopen(base + "/api/v1/rooms", timeout=10) as resp:
+            assert resp.status == 200
+    lines = (tmp_path / "server.log").read_text().splitlines()
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    assert any(r["msg"] == "request" and r["route"] == "/api/v1/rooms" and r["status"] == 200
+               for r in records), lines
+    # everything else is JSON too, one object per line, but for the banner
+    # `live serve` prints (through click, not logging) for a person
+    banner = ["(Press CTRL+C to quit)"]
+    assert [x for x in lines if not x.startswith("{") and "Running on http://" not in x] == \
+        banner
