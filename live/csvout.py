@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 PAGE_SIZE = 500
+
+R = TypeVar("R")
 
 
 def cell(value: Any) -> str:
@@ -50,6 +52,20 @@ def _encode(rows: Sequence[Sequence[Any]]) -> bytes:
     for row in rows:
         writer.writerow([cell(v) for v in row])
     return buf.getvalue().encode("utf-8")
+
+
+async def keyset_pages(read: Callable[[Any, int], Awaitable[Sequence[R]]],
+                       key: Callable[[R], Any],
+                       row: Callable[[R], Sequence[Any]]) -> AsyncIterator[list[Sequence[Any]]]:
+    """Pages of CSV rows: `read(after_key, limit)` (in its own short session)
+    until a page comes back short; `key(last record)` is the next `after_key`."""
+    after = None
+    while True:
+        records = await read(after, PAGE_SIZE)
+        yield [row(r) for r in records]
+        if len(records) < PAGE_SIZE:
+            return
+        after = key(records[-1])
 
 
 async def stream_csv(request: web.Request, filename: str, header: Sequence[str],

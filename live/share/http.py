@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +21,7 @@ from live.db import transaction
 from live.errors import forbidden, not_found
 from live.rooms import service as rooms
 from live.share import poster, service
+from live.share.models import Commission
 from live.share.schemas import (
     CommissionsOut,
     CommissionsQuery,
@@ -236,24 +236,22 @@ async def ledger_csv(request: web.Request, *, principal: Principal,
         if room.host_id != (principal.id if is_host else principal.host_id):
             raise forbidden("this room belongs to another host")
 
-    async def pages() -> AsyncIterator[list[list[Any]]]:
-        last = None
-        while True:
-            async with app[keys.SESSIONS]() as session:
-                rows = await service.ledger_page(
-                    session, host_id=principal.id if is_host else None,
-                    leader_id=None if is_host else principal.id, room_id=query.room_id,
-                    status=query.status, after_key=last, limit=csvout.PAGE_SIZE)
-            yield [[c.id, c.order_id, c.room_id, c.leader_id, name, c.level, c.rate_bps,
-                    c.base_cents, c.amount_cents, csvout.yuan(c.amount_cents), c.status,
-                    iso(c.paid_at), iso(c.settle_after), iso(c.settled_at),
-                    iso(c.reversed_at)] for c, name in rows]
-            if len(rows) < csvout.PAGE_SIZE:
-                return
-            c = rows[-1][0]
-            last = (c.paid_at, c.order_id, c.level)
+    async def read(after: Any, limit: int) -> list[tuple[Commission, str]]:
+        async with app[keys.SESSIONS]() as session:
+            return await service.ledger_page(
+                session, host_id=principal.id if is_host else None,
+                leader_id=None if is_host else principal.id, room_id=query.room_id,
+                status=query.status, after_key=after, limit=limit)
 
-    return await csvout.stream_csv(request, "commissions.csv", COMMISSION_COLUMNS, pages())
+    def row(r: tuple[Commission, str]) -> list[Any]:
+        c, name = r
+        return [c.id, c.order_id, c.room_id, c.leader_id, name, c.level, c.rate_bps,
+                c.base_cents, c.amount_cents, csvout.yuan(c.amount_cents), c.status,
+                iso(c.paid_at), iso(c.settle_after), iso(c.settled_at), iso(c.reversed_at)]
+
+    pages = csvout.keyset_pages(read, key=lambda r: (r[0].paid_at, r[0].order_id, r[0].level),
+                                row=row)
+    return await csvout.stream_csv(request, "commissions.csv", COMMISSION_COLUMNS, pages)
 
 
 # --- wiring -------------------------------------------------------------------------

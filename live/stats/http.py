@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -16,6 +15,7 @@ from live.db import transaction
 from live.errors import forbidden, not_found
 from live.rooms import service as rooms
 from live.stats import exports, service
+from live.stats.models import StatsCustomer
 from live.stats.schemas import (
     CustomersOut,
     CustomersQuery,
@@ -121,20 +121,17 @@ async def customers_csv(request: web.Request, *, principal: Principal) -> web.St
     """CSV: one row per paying viewer (orders, GMV, first and last payment), by GMV."""
     app = request.app
 
-    async def pages() -> AsyncIterator[list[list[Any]]]:
-        last = None
-        while True:
-            async with app[keys.SESSIONS]() as session:
-                rows = await exports.customers_page(session, host_id=principal.id,
-                                                    after_key=last, limit=csvout.PAGE_SIZE)
-            yield [[c.viewer_id, nick, c.orders, c.gmv_cents, csvout.yuan(c.gmv_cents),
-                    iso(c.first_paid_at), iso(c.last_paid_at)] for c, nick in rows]
-            if len(rows) < csvout.PAGE_SIZE:
-                return
-            last = (rows[-1][0].gmv_cents, rows[-1][0].viewer_id)
+    async def read(after: Any, limit: int) -> list[tuple[StatsCustomer, str]]:
+        async with app[keys.SESSIONS]() as session:
+            return await exports.customers_page(session, host_id=principal.id,
+                                                after_key=after, limit=limit)
 
-    return await csvout.stream_csv(request, "customers.csv", exports.CUSTOMER_COLUMNS,
-                                   pages())
+    pages = csvout.keyset_pages(
+        read, key=lambda r: (r[0].gmv_cents, r[0].viewer_id),
+        row=lambda r: [r[0].viewer_id, r[1], r[0].orders, r[0].gmv_cents,
+                       csvout.yuan(r[0].gmv_cents), iso(r[0].first_paid_at),
+                       iso(r[0].last_paid_at)])
+    return await csvout.stream_csv(request, "customers.csv", exports.CUSTOMER_COLUMNS, pages)
 
 
 @routes.get("/api/v1/stats/orders.csv", query=OrdersCsvQuery, auth=HOST,
@@ -148,25 +145,21 @@ async def orders_csv(request: web.Request, *, principal: Principal,
         async with app[keys.SESSIONS]() as session:
             await rooms.room_of_host(session, query.room_id, principal)
 
-    async def pages() -> AsyncIterator[list[list[Any]]]:
-        last = None
-        while True:
-            async with app[keys.SESSIONS]() as session:
-                rows = await exports.orders_page(
-                    session, host_id=principal.id, room_id=query.room_id,
-                    status=query.status, after_key=last, limit=csvout.PAGE_SIZE)
-                page = [[o.id, o.room_id, o.viewer_id, r.nickname, o.status,
-                         exports.items_text(o), o.items_cents, o.discount_cents,
-                         o.total_cents, csvout.yuan(o.total_cents), o.leader_id,
-                         o.coupon_claim_id, o.group_id, o.fulfilment_kind,
-                         o.fulfilment_detail, iso(o.created_at), iso(o.paid_at),
-                         iso(o.closed_at)] for r in rows for o in (r.order,)]
-            yield page
-            if len(rows) < csvout.PAGE_SIZE:
-                return
-            last = rows[-1].key
+    async def read(after: Any, limit: int) -> list[exports.OrderRow]:
+        async with app[keys.SESSIONS]() as session:  # items are loaded with the orders
+            return await exports.orders_page(session, host_id=principal.id,
+                                             room_id=query.room_id, status=query.status,
+                                             after_key=after, limit=limit)
 
-    return await csvout.stream_csv(request, "orders.csv", exports.ORDER_COLUMNS, pages())
+    def row(r: exports.OrderRow) -> list[Any]:
+        o = r.order
+        return [o.id, o.room_id, o.viewer_id, r.nickname, o.status, exports.items_text(o),
+                o.items_cents, o.discount_cents, o.total_cents, csvout.yuan(o.total_cents),
+                o.leader_id, o.coupon_claim_id, o.group_id, o.fulfilment_kind,
+                o.fulfilment_detail, iso(o.created_at), iso(o.paid_at), iso(o.closed_at)]
+
+    pages = csvout.keyset_pages(read, key=lambda r: r.key, row=row)
+    return await csvout.stream_csv(request, "orders.csv", exports.ORDER_COLUMNS, pages)
 
 
 async def roll_up(app: web.Application) -> None:
