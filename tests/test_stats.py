@@ -514,11 +514,14 @@ async def test_stats_are_for_the_rooms_host_only(api: Api) -> None:
     assert (await api.get("/api/v1/stats/customers", token=viewer.token)).status == 403
 
 
-async def test_a_stats_call_takes_one_pooled_connection(api: Api, app: web.Application) -> None:
+async def test_a_stats_call_takes_one_pooled_connection(
+        shop: tuple[web.Application, Api]) -> None:
     """The token lookup and the room's counters share one session, so one
-    checkout (and on PostgreSQL one pre-ping) per call."""
+    checkout (and on PostgreSQL one pre-ping) per call. (No timers run in this
+    app: a job would check out connections of its own meanwhile.)"""
     from sqlalchemy import event
 
+    app, api = shop
     host = await api.host()
     room = await api.room(host)
     checkouts: list[int] = []
