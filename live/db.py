@@ -8,13 +8,13 @@ flash-sale burst would turn into spurious errors.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, MetaData, and_, event, or_, true
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -130,3 +130,13 @@ async def transaction(app: web.Application) -> AsyncIterator[AsyncSession]:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def keyset_after(columns: Sequence[Any], values: Sequence[Any] | None) -> Any:
+    """WHERE (c1, c2, …) > (v1, v2, …), ascending: the next page of a keyset
+    pagination. Spelled out as ORs rather than a row-value comparison so each
+    value is bound with its column's type (SQLite keeps times as text)."""
+    if values is None:
+        return true()
+    return or_(*(and_(*(columns[j] == values[j] for j in range(i)), column > values[i])
+                 for i, column in enumerate(columns)))

@@ -29,6 +29,7 @@ from live.chat import service as chat_service
 from live.chat.schemas import ChatIn, JoinIn, LeaveIn, LikeIn
 from live.db import transaction
 from live.errors import Code, LiveError, from_validation_error
+from live.metrics import Metrics
 from live.realtime.publish import publish
 from live.realtime.ratelimit import MemoryLimiter, RedisLimiter
 from live.realtime.tick import Fanout, Transport, collapse
@@ -78,13 +79,16 @@ class SioTransport(Transport):
     """Frames encoded once: one Socket.IO packet, one Engine.IO packet (whose
     `encode()` caches), queued on each member's socket without a task per send."""
 
-    def __init__(self, sio: socketio.AsyncServer) -> None:
+    def __init__(self, sio: socketio.AsyncServer, metrics: Metrics | None = None) -> None:
         self.sio = sio
+        self.metrics = metrics
 
     def encode(self, payload: dict[str, Any]) -> Any:
         pkt = self.sio.packet_class(sio_packet.EVENT, namespace=NAMESPACE,
                                     data=["events", payload])
         encoded = pkt.encode()
+        if self.metrics is not None and isinstance(encoded, str):
+            self.metrics.frame_bytes.observe(len(encoded.encode()))
         return eio_packet.Packet(eio_packet.MESSAGE, encoded)
 
     async def send(self, eio_sid: str, packet: Any) -> None:
@@ -164,9 +168,12 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             raise socketio.exceptions.ConnectionRefusedError(
                 "unauthorized", {"code": "unauthorized", "message": "unknown or revoked token"})
         self.conns[sid] = Conn(sid, principal, visitor_cookie(environ))
+        self.app[keys.METRICS].connections.inc()
 
     async def disconnect(self, sid: str) -> None:
         conn = self.conns.pop(sid, None)
+        if conn is not None:
+            self.app[keys.METRICS].connections.dec()
         if conn is not None and conn.room_id is not None:
             await self._leave_room(conn)
 
@@ -360,7 +367,8 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     app[LIMITER] = (RedisLimiter(redis, settings.redis_prefix) if redis is not None
                     else MemoryLimiter())
-    fanout = Fanout(app[keys.BROKER], SioTransport(app[keys.SIO]))
+    metrics = app[keys.METRICS]
+    fanout = Fanout(app[keys.BROKER], SioTransport(app[keys.SIO], metrics), metrics=metrics)
     await fanout.start()
     app[FANOUT] = fanout
     yield

@@ -29,9 +29,12 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from live.realtime.broker import Broker, Envelope, Item
+
+if TYPE_CHECKING:
+    from live.metrics import Metrics
 
 log = logging.getLogger("live.realtime.tick")
 
@@ -79,8 +82,14 @@ class RoomFanout:
     status: str | None = None  # last `status` event seen (the transports' cache)
     frames: int = 0
     stopped: bool = False
+    # loop times for the tick-lag metric: when the buffer's first envelope came,
+    # and when the last frame went out
+    first_at: float | None = None
+    flushed_at: float = 0.0
 
     def on_envelope(self, env: Envelope) -> None:
+        if not self.buffer:
+            self.first_at = asyncio.get_running_loop().time()
         self.buffer.append(env)
         if env.type == "status":
             self.status = env.data.get("status")
@@ -103,13 +112,19 @@ class Transport:
 class Fanout:
     """Every room with members on this worker, and their ticks."""
 
-    def __init__(self, broker: Broker, transport: Transport, tick_s: float = TICK_S) -> None:
+    def __init__(self, broker: Broker, transport: Transport, tick_s: float = TICK_S,
+                 metrics: Metrics | None = None) -> None:
         self.broker = broker
         self.transport = transport
         self.tick_s = tick_s
+        self.metrics = metrics
         self.rooms: dict[str, RoomFanout] = {}
-        self.state = StatePublisher(broker, tick_s)
+        self.state = StatePublisher(broker, tick_s, metrics)
         self.closed = False
+
+    def _count_rooms(self) -> None:
+        if self.metrics is not None:
+            self.metrics.rooms_active.set(len(self.rooms))
 
     async def start(self) -> None:
         self.state.start()
@@ -128,6 +143,7 @@ class Fanout:
         if rf is None:
             rf = RoomFanout(room_id)
             self.rooms[room_id] = rf
+            self._count_rooms()
             rf.joining += 1
             try:
                 await self.broker.listen(room_id, rf.on_envelope)
@@ -137,6 +153,7 @@ class Fanout:
             except BaseException:
                 rf.joining -= 1
                 self.rooms.pop(room_id, None)
+                self._count_rooms()
                 with contextlib.suppress(Exception):
                     await self.broker.unlisten(room_id, rf.on_envelope)
                 raise
@@ -176,6 +193,7 @@ class Fanout:
         rf.stopped = True
         rf.wake.set()
         self.rooms.pop(rf.room_id, None)
+        self._count_rooms()
         if rf.task is not None and rf.task is not asyncio.current_task():
             rf.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -203,7 +221,20 @@ class Fanout:
                 log.exception("tick failed room_id=%s", rf.room_id)
             await asyncio.sleep(self.tick_s)  # the coalescing window
 
+    def _observe_lag(self, rf: RoomFanout) -> None:
+        """Tick lag: how late this flush runs after it was due. It was due when the
+        first buffered envelope arrived, or one tick after the previous frame if
+        that is later (the coalescing window is by design, not lag). Lag grows
+        when the event loop is overloaded."""
+        if self.metrics is None or rf.first_at is None:
+            return
+        now = asyncio.get_running_loop().time()
+        due = max(rf.first_at, rf.flushed_at + self.tick_s)
+        self.metrics.tick_lag.observe(max(0.0, now - due))
+
     async def flush(self, rf: RoomFanout) -> None:
+        self._observe_lag(rf)
+        rf.first_at = None
         events, rf.buffer = rf.buffer, []
         events = [e for e in events if e.seq > rf.flushed_max]
         if events and (events[0].seq != rf.flushed_max + 1
@@ -228,6 +259,9 @@ class Fanout:
         rf.sent_log.extend(events)
         rf.flushed_max = events[-1].seq
         rf.frames += 1
+        rf.flushed_at = asyncio.get_running_loop().time()
+        if self.metrics is not None:
+            self.metrics.frames.inc()
         for e in events:
             if e.type == "moderation" and e.data.get("action") == "ban":
                 await self._kick(rf, str(e.data.get("user_id")))
@@ -274,9 +308,10 @@ class StatePublisher:
     events (commerce's `stock`) are kept as given, newest per state key.
     """
 
-    def __init__(self, broker: Broker, tick_s: float) -> None:
+    def __init__(self, broker: Broker, tick_s: float, metrics: Metrics | None = None) -> None:
         self.broker = broker
         self.tick_s = tick_s
+        self.metrics = metrics
         self.pending: dict[str, dict[str, Item]] = {}
         self.likes: dict[str, int] = {}
         self.viewers: set[str] = set()
@@ -340,6 +375,9 @@ class StatePublisher:
                 await self.broker.publish(room_id, items)
             except Exception:
                 log.exception("state publish failed room_id=%s", room_id)
+                continue
+            if self.metrics is not None:
+                self.metrics.count_events(items)
 
 
 def dumps(data: Any) -> str:
