@@ -25,7 +25,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = os.environ.get("LIVE_TEST_CHROMIUM", "/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+         "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+         "--autoplay-policy=no-user-gesture-required"]
 PAGE = Path(__file__).resolve().parent / "pages" / "video.html"
 
 
@@ -73,6 +74,20 @@ PLAY = """([roomId, token]) => {
     retryMs: 500, onstate: (s, d) => window.states.push(s)});
 }"""
 
+# Per kind, the stats of the given type on the publisher's (window.pub) or
+# the player's newest peer connection.
+RTP_STATS = """async ([type, who]) => {
+  const pc = who === "pub" ? window.pub.pc : window.pcs[window.pcs.length - 1];
+  const out = {};
+  for (const s of (await pc.getStats()).values())
+    if (s.type === type) out[s.kind] = {
+      packetsReceived: s.packetsReceived, bytesReceived: s.bytesReceived,
+      bytesSent: s.bytesSent, totalAudioEnergy: s.totalAudioEnergy,
+      totalSamplesReceived: s.totalSamplesReceived, concealedSamples: s.concealedSamples,
+      audioLevel: s.audioLevel};
+  return out;
+}"""
+
 MOVING = """async () => {
   const v = document.getElementById("v");
   const t0 = v.currentTime;
@@ -109,6 +124,25 @@ async def test_browser_publishes_fake_camera_and_another_page_plays_it(
 
     h = await api.get(f"/api/v1/rooms/{room['id']}/video", token=host.token)
     assert h["publishing"] is True and h["viewers"] == 1 and h["width"], h.body
+
+    # Sound: the console sends the fake microphone's beep and the player
+    # receives an audio track with packets and (non-silent) energy.
+    # Chromium measures received audio energy at playout: unmute, as a tap would.
+    await player.evaluate("document.getElementById('v').muted = false")
+    sent = await console.evaluate(RTP_STATS, ["outbound-rtp", "pub"])
+    assert sent["audio"]["bytesSent"] > 0, sent
+    await player.wait_for_function(
+        """async () => { const pc = window.pcs[window.pcs.length - 1];
+          for (const s of (await pc.getStats()).values())
+            if (s.type === "inbound-rtp" && s.kind === "audio" && s.packetsReceived > 20)
+              return true;
+          return false; }""", timeout=30_000)
+    got = await player.evaluate(RTP_STATS, ["inbound-rtp", "player"])
+    audio = got["audio"]
+    assert audio["packetsReceived"] > 0 and audio["bytesReceived"] > 0, got
+    assert audio["totalAudioEnergy"] > 0, got  # the beep, not silence
+    assert await player.evaluate(
+        "document.getElementById('v').srcObject.getAudioTracks().length") == 1
 
     await console.evaluate("window.pub.stop()")
     h = await api.get(f"/api/v1/rooms/{room['id']}/video", token=host.token)
