@@ -413,3 +413,37 @@ async def test_room_playback_points_viewers_at_an_external_whep_server(
     assert (await health(api, room["id"], host))["publishing"] is False
     await watch.pc.close()
     await pub.pc.close()
+
+
+async def test_whep_answers_cors_for_allowed_origins_only(api: Api) -> None:
+    """A player on another origin may use this server as its external WHEP
+    server: preflight, errors and answers carry CORS for allowed origins."""
+    host = await api.host()
+    viewer = await api.viewer()
+    room = await api.room(host)
+    path = f"/api/v1/rooms/{room['id']}/whep"
+    other_origin = "http://localhost:5999"  # localhost on any port is allowed by default
+    r = await api.call("OPTIONS", path, headers={
+        "Origin": other_origin, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type"})
+    assert r.status == 204
+    assert r.headers["Access-Control-Allow-Origin"] == other_origin
+    assert "POST" in r.headers["Access-Control-Allow-Methods"]
+    assert "authorization" in r.headers["Access-Control-Allow-Headers"].lower()
+    r = await api.call("OPTIONS", f"{path}/whep_x", headers={"Origin": other_origin})
+    assert "DELETE" in r.headers["Access-Control-Allow-Methods"]
+    # An error answer is readable by the player (it waits on not_running).
+    r = await sdp_post(api, path, await real_offer(), viewer.token)
+    assert (r.status, r.code) == (409, "not_running")
+    r = await api.call("POST", path, raw=(await real_offer()).encode(), token=viewer.token,
+                       headers={"Content-Type": "application/sdp", "Origin": other_origin})
+    assert r.status == 409
+    assert r.headers["Access-Control-Allow-Origin"] == other_origin
+    assert "Location" in r.headers["Access-Control-Expose-Headers"]
+    # Other origins get nothing; nor do other endpoints.
+    for p in (path, f"/api/v1/rooms/{room['id']}/video"):
+        r = await api.call("OPTIONS", p, headers={"Origin": "https://evil.example"})
+        assert "Access-Control-Allow-Origin" not in r.headers
+    r = await api.get(f"/api/v1/rooms/{room['id']}/video", token=host.token,
+                      headers={"Origin": other_origin})
+    assert "Access-Control-Allow-Origin" not in r.headers
