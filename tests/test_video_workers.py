@@ -56,8 +56,9 @@ async def cluster(tmp_path: Path, redis_url: str, redis_prefix: str,
                LIVE_REDIS_PREFIX=redis_prefix, LIVE_SECRET="s" * 32)
     env.pop("LIVE_DATABASE_URL", None)
     log = (tmp_path / "server.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "live.cli", "serve", "--port", str(port),
-                             "--workers", "2"], env=env, stdout=log, stderr=log)
+    proc = subprocess.Popen([sys.executable, "-m", "live.cli", "serve",  # noqa: ASYNC220
+                             "--port", str(port), "--workers", "2"],
+                            env=env, stdout=log, stderr=log)
     try:
         async with aiohttp.ClientSession() as http:
             c = Cluster(http, port)
@@ -169,8 +170,10 @@ async def test_publisher_ended_through_the_other_worker_frees_the_room(
     w0, w1 = c.worker
     status, signed = await c.call(c.public, "POST", "/api/v1/accounts", {
         "name": "host-video-workers-2", "password": "password-123", "role": "host"})
+    assert status == 201, signed
     host = signed["token"]
     status, room = await c.call(w0, "POST", "/api/v1/rooms", {"title": "换台"}, token=host)
+    assert status == 201, room
     room_id = room["id"]
     await c.call(w0, "POST", f"/api/v1/rooms/{room_id}/status", {"status": "live"}, token=host)
     pub = await whip(c.http, w0, room_id, host, SyntheticVideo())

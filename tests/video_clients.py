@@ -156,3 +156,32 @@ async def delete(http: aiohttp.ClientSession, base: str, location: str,
 
 __all__ = ["AudioStreamTrack", "Exchange", "SyntheticVideo", "delete", "frames", "new_pc",
            "whep", "whip"]
+
+
+def write_hls(directory: Any, seconds: int = 8, width: int = 320, height: int = 240,
+              fps: int = 15) -> str:
+    """A real HLS stream (H.264 in MPEG-TS segments of 1 s, VOD playlist) of a
+    moving picture, written with PyAV's libx264; returns the playlist's name."""
+    import os
+
+    playlist = os.path.join(str(directory), "index.m3u8")
+    out = av.open(playlist, "w", format="hls", options={
+        "hls_time": "1", "hls_list_size": "0", "hls_playlist_type": "vod",
+        "hls_segment_filename": os.path.join(str(directory), "seg%03d.ts")})
+    stream = out.add_stream("libx264", rate=fps)
+    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+    stream.options = {"preset": "ultrafast", "g": str(fps), "keyint_min": str(fps),
+                      "sc_threshold": "0"}
+    for i in range(seconds * fps):
+        frame = av.VideoFrame(width, height, "yuv420p")
+        for p, plane in enumerate(frame.planes):
+            value = (i * 6 + p * 80) % 256  # the whole picture changes every frame
+            plane.update(bytes([value]) * plane.buffer_size)
+        frame.pts = i
+        frame.time_base = fractions.Fraction(1, fps)
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode(None):
+        out.mux(packet)
+    out.close()
+    return "index.m3u8"
