@@ -80,6 +80,12 @@ def check_offer(sdp: str) -> None:
         raise bad_offer(f"the offer is not valid SDP: {exc}") from None
     if not any(m.kind in ("audio", "video") for m in desc.media):
         raise bad_offer("the offer has no audio or video")
+    for m in desc.media:
+        # aiortc accepts such an offer, answers, and then fails an assertion in
+        # a background task once ICE connects: refuse it here instead.
+        if m.kind in ("audio", "video") and m.port != 0 and (
+                m.dtls is None or not m.dtls.fingerprints):
+            raise bad_offer(f"the {m.kind} section has no DTLS fingerprint or setup role")
 
 
 def _answer_has_media(sdp: str) -> bool:
