@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -28,9 +30,25 @@ from tests.video_clients import AudioStreamTrack, SyntheticVideo, delete, frames
 pytestmark = pytest.mark.slow
 
 
+def ports_for_two_workers() -> int:
+    """A free public port whose two private ports are free too (a busy machine
+    may hold port + 1000)."""
+    for _ in range(50):
+        port = free_port()
+        try:
+            for p in range(private_port_base(port, 2), private_port_base(port, 2) + 2):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        return port
+    raise AssertionError("no free ports")
+
+
 class Cluster:
-    def __init__(self, http: aiohttp.ClientSession, port: int) -> None:
+    def __init__(self, http: aiohttp.ClientSession, port: int, log: Path) -> None:
         self.http = http
+        self.log = log
         self.public = f"http://127.0.0.1:{port}"
         base = private_port_base(port, 2)
         self.worker = [f"http://127.0.0.1:{base + i}" for i in range(2)]
@@ -51,7 +69,7 @@ class Cluster:
 @pytest.fixture
 async def cluster(tmp_path: Path, redis_url: str, redis_prefix: str,
                   redis_cleanup: None) -> AsyncIterator[Cluster]:
-    port = free_port()
+    port = ports_for_two_workers()
     env = dict(os.environ, LIVE_DATA_DIR=str(tmp_path), LIVE_REDIS_URL=redis_url,
                LIVE_REDIS_PREFIX=redis_prefix, LIVE_SECRET="s" * 32)
     env.pop("LIVE_DATABASE_URL", None)
@@ -61,7 +79,7 @@ async def cluster(tmp_path: Path, redis_url: str, redis_prefix: str,
                             env=env, stdout=log, stderr=log)
     try:
         async with aiohttp.ClientSession() as http:
-            c = Cluster(http, port)
+            c = Cluster(http, port, tmp_path / "server.log")
             for base in c.worker:
                 for _ in range(600):  # a loaded machine starts slowly
                     try:
@@ -84,6 +102,20 @@ async def cluster(tmp_path: Path, redis_url: str, redis_prefix: str,
             proc.wait()
         log.close()
     assert "Traceback" not in (tmp_path / "server.log").read_text()
+
+
+async def host_and_live_room(c: Cluster, name: str) -> tuple[str, str]:
+    status, signed = await c.call(c.public, "POST", "/api/v1/accounts", {
+        "name": name, "password": "password-123", "role": "host"})
+    assert status == 201, signed
+    host = signed["token"]
+    status, room = await c.call(c.public, "POST", "/api/v1/rooms", {"title": name},
+                                token=host)
+    assert status == 201, room
+    status, body = await c.call(c.public, "POST", f"/api/v1/rooms/{room['id']}/status",
+                                {"status": "live"}, token=host)
+    assert status == 200, body
+    return host, room["id"]
 
 
 async def until_async(check: Any, what: str, timeout: float = 20.0) -> None:  # noqa: ASYNC109
@@ -194,4 +226,37 @@ async def test_publisher_ended_through_the_other_worker_frees_the_room(
     assert len(await frames(watch.tracks["video"], 3)) == 3
     assert (await c.health(w0, room_id, host))["viewers"] == 1
     await watch.pc.close()
+    await again.pc.close()
+
+
+async def test_a_dead_publishers_worker_does_not_keep_the_room(cluster: Cluster) -> None:
+    """The worker holding the broadcast is killed (the supervisor restarts it):
+    its Redis record must not lock the room until it expires."""
+    c = cluster
+    w0, w1 = c.worker
+    host, room_id = await host_and_live_room(c, "host-video-workers-3")
+    pub = await whip(c.http, w0, room_id, host, SyntheticVideo())
+    assert pub.status == 201, pub.body
+    pids = re.findall(r"worker 0 started pid=(\d+)", c.log.read_text())
+    os.kill(int(pids[-1]), signal.SIGKILL)
+    await pub.pc.close()
+    # Through the survivor at once: the record names a worker that is gone (or
+    # restarted without the broadcast); either way the room publishes again.
+    again = await whip(c.http, w1, room_id, host, SyntheticVideo())
+    assert again.status == 201, again.body
+    _, viewer = await c.call(w1, "POST", "/api/v1/viewers", {"nickname": "重连"})
+    for base in (w0, w1):  # the restarted worker 0 is reached once it is back
+        watch = None
+        for _ in range(300):
+            try:
+                watch = await whep(c.http, f"{base}/api/v1/rooms/{room_id}/whep",
+                                   viewer["token"], kinds=("video",))
+                break
+            except aiohttp.ClientError:
+                await asyncio.sleep(0.2)
+        assert watch is not None and watch.status == 201, (base, watch and watch.body)
+        tracks = watch.tracks
+        await until_async(lambda t=tracks: asyncio.sleep(0, "video" in t), "track")
+        assert len(await frames(tracks["video"], 3)) == 3
+        await watch.pc.close()
     await again.pc.close()

@@ -103,8 +103,12 @@ async def whip(http: aiohttp.ClientSession, base: str, room_id: str, token: str,
     pc = new_pc()
     for track in tracks:
         pc.addTransceiver(track, direction="sendonly")
-    status, body, location = await _post_offer(
-        http, f"{base}/api/v1/rooms/{room_id}/whip", token, pc)
+    try:
+        status, body, location = await _post_offer(
+            http, f"{base}/api/v1/rooms/{room_id}/whip", token, pc)
+    except BaseException:
+        await pc.close()
+        raise
     if status == 201:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=body, type="answer"))
     else:
@@ -125,8 +129,12 @@ async def whep(http: aiohttp.ClientSession, url: str, token: str | None,
     headers = {"Content-Type": "application/sdp"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    async with http.post(url, data=pc.localDescription.sdp, headers=headers) as r:
-        ex.status, ex.body, ex.location = r.status, await r.text(), r.headers.get("Location")
+    try:
+        async with http.post(url, data=pc.localDescription.sdp, headers=headers) as r:
+            ex.status, ex.body, ex.location = r.status, await r.text(), r.headers.get("Location")
+    except BaseException:
+        await pc.close()
+        raise
     if ex.status == 201:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=ex.body, type="answer"))
     else:
