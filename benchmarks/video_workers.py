@@ -73,7 +73,8 @@ async def run(args: argparse.Namespace) -> None:
         env = dict(os.environ, LIVE_DATA_DIR=data, LIVE_REDIS_URL=redis_url,
                    LIVE_REDIS_PREFIX=prefix, LIVE_SECRET="b" * 32, LIVE_LOG_LEVEL="WARNING")
         env.pop("LIVE_DATABASE_URL", None)
-        proc = subprocess.Popen([sys.executable, "-m", "live.cli", "serve", "--port",
+        proc = subprocess.Popen([sys.executable, "-m", "live.cli", "serve",  # noqa: ASYNC220
+                                 "--port",
                                  str(port), "--workers", "2"], env=env)
         try:
             async with aiohttp.ClientSession() as http:
