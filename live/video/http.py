@@ -154,7 +154,8 @@ async def _add_cors(request: web.Request, response: web.StreamResponse) -> None:
         return
     response.headers["Access-Control-Allow-Origin"] = origin
     response.headers["Access-Control-Expose-Headers"] = "Location, Link"
-    response.headers.add("Vary", "Origin")
+    if "Origin" not in response.headers.getall("Vary", []):  # a forwarded answer has it
+        response.headers.add("Vary", "Origin")
 
 
 async def preflight(request: web.Request) -> web.Response:
