@@ -182,9 +182,12 @@ def write_hls(directory: Any, seconds: int = 8, width: int = 320, height: int = 
                       "sc_threshold": "0"}
     for i in range(seconds * fps):
         frame = av.VideoFrame(width, height, "yuv420p")
-        for p, plane in enumerate(frame.planes):
-            value = (i * 6 + p * 80) % 256  # the whole picture changes every frame
-            plane.update(bytes([value]) * plane.buffer_size)
+        luma, *chroma = frame.planes
+        x0 = (i * 8) % width  # a bright bar crossing a grey picture
+        row = bytes(235 if x0 <= x < x0 + width // 8 else 60 for x in range(luma.line_size))
+        luma.update(row * (luma.buffer_size // luma.line_size))
+        for p, plane in enumerate(chroma):  # the colour drifts too
+            plane.update(bytes([(i * 3 + p * 90) % 256]) * plane.buffer_size)
         frame.pts = i
         frame.time_base = fractions.Fraction(1, fps)
         for packet in stream.encode(frame):

@@ -5,17 +5,23 @@ viewer watches on the real /watch page. The publisher is then cut off twice:
 by the server (the host's session ended from another device), which the
 console must show; and by the console tab vanishing, which the server must
 notice by itself. Each time the viewer's player loses the video, and it picks
-the next broadcast up without a reload.
+the next broadcast up without a reload. And the /watch page plays a room whose
+playback is an external HLS stream.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import DESKTOP, PHONE, Http, shot
+from tests.video_clients import write_hls
 
 VIDEO_PLAYS = """() => { const v = document.querySelector('#video');
   return document.body.classList.contains('has-video') && v.videoWidth > 0
@@ -87,3 +93,59 @@ def test_console_shows_a_dropped_publisher_and_the_player_follows_the_broadcast(
     viewer.wait_for_function(VIDEO_GONE, timeout=90000)
     shot(viewer, "video-watch-publisher-gone")
     assert health(http, room_id, token)["publishing"] is False
+
+
+@pytest.fixture
+def hls_url(tmp_path: Path) -> Iterator[str]:
+    """A real HLS stream (PyAV/libx264) on another origin, with CORS like a CDN."""
+    stream = tmp_path / "hls"
+    stream.mkdir()
+    write_hls(stream, seconds=8)
+
+    class Handler(SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(stream), **kwargs)
+
+        def end_headers(self) -> None:
+            self.send_header("Access-Control-Allow-Origin", "*")
+            super().end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/index.m3u8"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(10)
+
+
+def test_watch_page_plays_the_rooms_external_hls_stream(
+        new_page: Callable[..., Any], http: Http, hls_url: str) -> None:
+    status, signed = http.call("POST", "/api/v1/accounts", {
+        "name": "hls-host", "password": "password-123", "role": "host"})
+    assert status == 201, signed
+    token = signed["token"]
+    status, room = http.call("POST", "/api/v1/rooms", {"title": "HLS 专场"}, token=token)
+    assert status == 201, room
+    assert http.call("POST", f"/api/v1/rooms/{room['id']}/status", {"status": "live"},
+                     token=token)[0] == 200
+    status, body = http.call("PUT", f"/api/v1/rooms/{room['id']}/playback",
+                             {"playback": {"kind": "hls", "url": hls_url}}, token=token)
+    assert status == 200, body
+    viewer = new_page(PHONE, mobile=True)
+    viewer.goto(f"/watch/{room['id']}")
+    viewer.wait_for_function(VIDEO_PLAYS, timeout=60000)
+    t0 = viewer.evaluate("document.querySelector('#video').currentTime")
+    viewer.wait_for_function(
+        f"() => document.querySelector('#video').currentTime > {t0}", timeout=30000)
+    assert viewer.evaluate("document.querySelector('#video').videoWidth") == 320
+    assert viewer.evaluate("document.querySelector('#video').currentSrc") == hls_url
+    shot(viewer, "video-watch-external-hls")
+    # our relay was never involved
+    assert http.call("GET", f"/api/v1/rooms/{room['id']}/video",
+                     token=token)[1]["publishing"] is False
