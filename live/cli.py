@@ -107,10 +107,12 @@ async def _prepare(settings: Settings, demo: bool) -> None:
 def _run_worker(settings: Settings, index: int, count: int, private_port_base: int) -> None:
     from live import keys, workers
     from live.app import create_app
+    from live.video import cluster as video_cluster
 
     app = create_app(settings)
     info = workers.WorkerInfo(index=index, count=count, private_port_base=private_port_base)
     workers.install(app, info)
+    video_cluster.install(app, info)  # a room's video requests go to its publisher's worker
     if keys.SIO in app:
         workers.tag_session_ids(app[keys.SIO].eio, index)
 
