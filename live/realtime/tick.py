@@ -4,8 +4,8 @@ One `RoomFanout` per room with members on this worker. The broker delivers the
 room's envelopes (in seq order) to `on_envelope`, which only appends and wakes
 the room's tick task. The tick sends at once when the room has been quiet, then
 at most once per `tick_s` while events keep coming: every frame is encoded once
-(one Socket.IO packet, one Engine.IO packet whose encoding is cached) and the
-same packet object is queued on every member's socket. A quiet room's task
+(one Socket.IO packet, one Engine.IO packet, one websocket frame) and written
+to every member's socket in one loop (`wire.py`). A quiet room's task
 sleeps on an `asyncio.Event`: it costs nothing per tick; a room without members
 stops its task and unsubscribes.
 
@@ -104,6 +104,10 @@ class Transport:
 
     async def send(self, eio_sid: str, packet: Any) -> None:
         raise NotImplementedError
+
+    async def send_many(self, eio_sids: list[str], packet: Any) -> None:
+        for eio_sid in eio_sids:
+            await self.send(eio_sid, packet)
 
     async def kick(self, sid: str) -> None:
         raise NotImplementedError
@@ -248,20 +252,22 @@ class Fanout:
         transport = self.transport
         packet = transport.encode(frame_payload(rf.room_id, events))
         first = events[0].seq
-        for member in list(rf.members.values()):
-            if member.after_seq < first:
-                await transport.send(member.eio_sid, packet)
-            else:
-                own = [e for e in events if e.seq > member.after_seq]
-                if own:
-                    await transport.send(member.eio_sid,
-                                         transport.encode(frame_payload(rf.room_id, own)))
+        members = list(rf.members.values())
+        # Flushed before it is sent: sending yields to the loop now and then, and
+        # a member attached meanwhile (not in `members`) gets it as catch-up.
         rf.sent_log.extend(events)
         rf.flushed_max = events[-1].seq
         rf.frames += 1
         rf.flushed_at = asyncio.get_running_loop().time()
         if self.metrics is not None:
             self.metrics.frames.inc()
+        await transport.send_many([m.eio_sid for m in members if m.after_seq < first], packet)
+        for member in members:
+            if member.after_seq >= first:  # joined mid-frame: only what follows its snapshot
+                own = [e for e in events if e.seq > member.after_seq]
+                if own:
+                    await transport.send(member.eio_sid,
+                                         transport.encode(frame_payload(rf.room_id, own)))
         for e in events:
             if e.type == "moderation" and e.data.get("action") == "ban":
                 await self._kick(rf, str(e.data.get("user_id")))
