@@ -34,11 +34,11 @@ class Settings:
     webrtc_max_viewers: int = 20  # contract default; ~11 per core at 360p15 (docs/benchmarks.md)
     history_max: int = 1000  # events each room keeps for replay
     history_max_age_s: float = 600.0
-    socket_queue_max: int = 256  # frames waiting for a client that stopped reading
     ice_servers: tuple[str, ...] = ()
     auto_migrate: bool | None = None  # None: yes for SQLite, no for PostgreSQL
     max_body_bytes: int = 1 << 20
     log_level: str = "INFO"
+    log_format: str = "text"  # text (key=value) | json: one object per line
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -80,8 +80,6 @@ class Settings:
             kwargs["history_max"] = int(v)
         if (v := get("HISTORY_MAX_AGE_S")) is not None:
             kwargs["history_max_age_s"] = float(v)
-        if (v := get("SOCKET_QUEUE_MAX")) is not None:
-            kwargs["socket_queue_max"] = int(v)
         if (v := get("WEBRTC_MAX_VIEWERS")) is not None:
             kwargs["webrtc_max_viewers"] = int(v)
         if (v := get("ICE_SERVERS")) is not None:
@@ -90,6 +88,10 @@ class Settings:
             kwargs["auto_migrate"] = v.lower() in ("1", "true", "yes")
         if (v := get("LOG_LEVEL")) is not None:
             kwargs["log_level"] = v
+        if (v := get("LOG_FORMAT")) is not None:
+            if v.lower() not in ("text", "json"):
+                raise ValueError(f"LIVE_LOG_FORMAT must be text or json, not {v!r}")
+            kwargs["log_format"] = v.lower()
         kwargs.update(overrides)
         return cls(**kwargs).resolved()
 

@@ -15,7 +15,7 @@ from live.errors import conflict, forbidden, invalid
 from live.growth import bridge
 from live.growth.schemas import (
     ClaimReplyOut, ClaimsOut, CouponOut, CreateCouponIn, CreateDrawIn, CreateGroupBuyIn,
-    DrawOut, GroupBuyOut, GroupOut, SubscriptionReplyOut, SubscriptionsOut)
+    DrawOut, DrawWinnersOut, GroupBuyOut, GroupOut, SubscriptionReplyOut, SubscriptionsOut)
 from live.growth.service import coupons, draws, groups, reminders
 from live.growth.service.common import live_room_of_host
 from live.realtime.publish import publish
@@ -173,6 +173,22 @@ async def get_draw(request: web.Request) -> dict[str, Any]:
     """A draw (seed, eligible and winners once it has ended)."""
     async with request.app[keys.SESSIONS]() as session:
         return draws.draw_dict(await draws.get_draw(session, request.match_info["draw_id"]))
+
+
+@routes.get("/api/v1/draws/{draw_id}/winners", response=DrawWinnersOut, auth=HOST)
+async def draw_winners(request: web.Request, *, principal: Principal) -> dict[str, Any]:
+    """The room's host only: the winners with their (unmasked) nicknames, in draw
+    order, so the prize can be delivered; the public draw carries only ids.
+    Empty while the draw runs."""
+    async with request.app[keys.SESSIONS]() as session:
+        draw = await draws.get_draw(session, request.match_info["draw_id"])
+        room = await get_room(session, draw.room_id)
+        if room.host_id != principal.id:
+            raise forbidden("this draw belongs to another host's room")
+        ids = draws.draw_dict(draw)["winner_ids"] or []
+        names = await bridge.nicknames(session, ids)
+    return {"draw_id": draw.id, "status": draw.status,
+            "winners": [{"viewer_id": i, "nickname": names.get(i, "")} for i in ids]}
 
 
 # --- reminders ----------------------------------------------------------------

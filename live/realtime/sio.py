@@ -9,10 +9,7 @@ error: {code, message}}`. The handlers below it only do their own work.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import socket
-import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
@@ -40,6 +37,8 @@ from live.errors import (
     service_unavailable,
     unavailable,
 )
+from live.metrics import Metrics
+from live.realtime import wire
 from live.realtime.publish import publish
 from live.realtime.ratelimit import MemoryLimiter, RedisLimiter
 from live.realtime.tick import Fanout, Transport, collapse
@@ -85,76 +84,49 @@ def origin_allowed(settings_origins: tuple[str, ...], origin: str | None,
     return f"{parts.scheme}://{hostname}" in settings_origins
 
 
+YIELD_EVERY = 128  # members written per event-loop turn
+
+
 class SioTransport(Transport):
-    """Frames encoded once: one Socket.IO packet, one Engine.IO packet (whose
-    `encode()` caches), queued on each member's socket without a task per send.
+    """Frames encoded once (one Socket.IO packet, one Engine.IO packet, one
+    websocket frame) and written to each member's socket in one loop, through
+    the fast path of `wire.py` where it is safe, else engineio's queue."""
 
-    A client that stops reading (a frozen tab, a phone that lost signal with the
-    connection still open) never slows its room: sending only appends to its
-    socket's queue. But Engine.IO's queue has no bound, so such a client would
-    hold every frame of its room until the ping timeout (45 s). Past
-    `max_queued` packets waiting it is dropped instead: its connection is
-    aborted, it leaves the room, and when it comes back it joins with its
-    `last_seq` like after any disconnect.
-    """
-
-    def __init__(self, sio: socketio.AsyncServer, max_queued: int = 256,
-                 dropped: Any = None) -> None:
+    def __init__(self, sio: socketio.AsyncServer, metrics: Metrics | None = None) -> None:
         self.sio = sio
-        self.max_queued = max_queued
-        self.dropped = dropped  # a Prometheus counter, or None
-        self._dropping: set[asyncio.Task[None]] = set()
+        self.metrics = metrics
+        wire.install(sio.eio)
 
-    def encode(self, payload: dict[str, Any]) -> Any:
+    def encode(self, payload: dict[str, Any]) -> wire.Frame:
         pkt = self.sio.packet_class(sio_packet.EVENT, namespace=NAMESPACE,
                                     data=["events", payload])
-        encoded = pkt.encode()
-        return eio_packet.Packet(eio_packet.MESSAGE, encoded)
+        packet = eio_packet.Packet(eio_packet.MESSAGE, pkt.encode())
+        frame = wire.Frame(packet, wire.text_frame(packet.encode()))
+        if self.metrics is not None:
+            self.metrics.frame_bytes.observe(len(frame.wire))
+        return frame
 
-    async def send(self, eio_sid: str, packet: Any) -> None:
-        sock = self.sio.eio.sockets.get(eio_sid)
-        if sock is None or sock.closing or sock.closed:
-            return
-        if sock.queue.qsize() >= self.max_queued:
-            self._drop(eio_sid, sock)
-            return
-        await sock.send(packet)
+    async def send(self, eio_sid: str, frame: wire.Frame) -> None:
+        await self.send_many([eio_sid], frame)
 
-    def _drop(self, eio_sid: str, sock: Any) -> None:
-        log.warning("dropping a client that stopped reading eio_sid=%s (%d packets queued)",
-                    eio_sid, sock.queue.qsize())
-        sock.closing = True  # nothing more is queued for it
-        if self.dropped is not None:
-            self.dropped.inc()
-        environ = self.sio.environ.get(eio_sid) or {}
-        request = environ.get("aiohttp.request")
-        if request is not None and request.headers.get("Upgrade", "").lower() == "websocket":
-            # Its writer is stuck on a full TCP buffer: only aborting the
-            # connection frees it (a polling client's queue simply stops growing).
-            # Linger 0: a reset, so the kernel drops the megabytes it still
-            # holds for the client at once instead of trickling them out.
-            transport = request.transport
-            if transport is not None:
-                sock_ = transport.get_extra_info("socket")
-                if sock_ is not None:
-                    with contextlib.suppress(OSError):
-                        sock_.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                         struct.pack("ii", 1, 0))
-                transport.abort()
-
-        async def close() -> None:
-            sock.closing = False  # close() does nothing for a socket already closing
-            try:
-                await sock.close(wait=False, abort=True,
-                                 reason=self.sio.eio.reason.TRANSPORT_ERROR)
-            except Exception as exc:
-                log.warning("closing a slow client failed: %s", type(exc).__name__)
-
-        # not awaited here: leaving the room takes Redis and database calls, and
-        # this runs inside the room's tick, which must not wait for them
-        task = asyncio.create_task(close(), name=f"drop:{eio_sid}")
-        self._dropping.add(task)
-        task.add_done_callback(self._dropping.discard)
+    async def send_many(self, eio_sids: list[str], frame: wire.Frame) -> None:
+        sockets = self.sio.eio.sockets
+        queued = []
+        for i, eio_sid in enumerate(eio_sids):
+            if i and i % YIELD_EVERY == 0:
+                # let database replies and handlers in between: a chat's
+                # transaction should not wait out a whole room's frame per await
+                await asyncio.sleep(0)
+            eio_socket = sockets.get(eio_sid)
+            if eio_socket is None:
+                continue
+            written = wire.write(eio_socket, frame)
+            if written is False:
+                queued.append(eio_sid)
+            elif written is None and self.metrics is not None:
+                self.metrics.slow_clients_dropped.inc()  # aborted: it stopped reading
+        for eio_sid in queued:
+            await self.sio.eio.send_packet(eio_sid, frame.packet)
 
     async def kick(self, sid: str) -> None:
         await self.sio.disconnect(sid, namespace=NAMESPACE)
@@ -224,9 +196,8 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         except LiveError as err:
             return {"ok": False, "error": err.to_dict()}
         except Exception as exc:
-            if busy(exc):  # retryable, like HTTP's 503
-                log.warning("socket event %s: backing service lost: %s", event,
-                            type(exc).__name__, exc_info=True)
+            if busy(exc):  # capacity, not a bug: the client may retry (errors.py)
+                log.warning("over capacity on socket event %s: %s", event, type(exc).__name__)
                 return {"ok": False, "error": service_unavailable().to_dict()}
             log.exception("socket event %s failed sid=%s", event, sid)
             return {"ok": False, "error": {"code": Code.INTERNAL.value,
@@ -245,9 +216,12 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             raise socketio.exceptions.ConnectionRefusedError(
                 "unauthorized", {"code": "unauthorized", "message": "unknown or revoked token"})
         self.conns[sid] = Conn(sid, principal, visitor_cookie(environ))
+        self.app[keys.METRICS].connections.inc()
 
     async def disconnect(self, sid: str) -> None:
         conn = self.conns.pop(sid, None)
+        if conn is not None:
+            self.app[keys.METRICS].connections.dec()
         if conn is not None and conn.room_id is not None:
             await self._leave_room(conn)
 
@@ -322,8 +296,9 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         pending = app[PENDING_SEQ]
         settings = app[keys.SETTINGS]
         try:
-            # One transaction: the duplicate check, the bucket, the message, its stats.
-            async with transaction(app) as session:
+            # Reads first, without the write turn (SQLite admits one writer):
+            # the duplicate check, the bucket, the moderation checks.
+            async with app[keys.SESSIONS]() as session:
                 if data.client_msg_id is not None:
                     first = await chat_service.find_by_client_msg_id(
                         session, room_id=data.room_id, user_id=principal.id,
@@ -339,9 +314,13 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                     raise chat_service.chat_error(chat_service.ChatCode.RATE_LIMITED,
                                                   "too many messages",
                                                   retry_after_s=round(wait, 3))
-                message, events = await chat_service.post_message(
-                    session, room_id=data.room_id, user=principal, text=data.text,
-                    client_msg_id=data.client_msg_id, now=now)
+                text, slow = await chat_service.check_message(
+                    session, room_id=data.room_id, user=principal, text=data.text, now=now)
+            # Then one short transaction: the message and its stats.
+            async with transaction(app) as session:
+                message, events = await chat_service.store_message(
+                    session, room_id=data.room_id, user=principal, text=text,
+                    client_msg_id=data.client_msg_id, slow=slow, now=now)
                 await stats_service.count_chat(session, room_id=data.room_id, now=now)
         except IntegrityError:
             # the same client_msg_id raced itself: answer with the first one
@@ -470,8 +449,8 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     app[LIMITER] = (RedisLimiter(redis, settings.redis_prefix) if redis is not None
                     else MemoryLimiter())
-    fanout = Fanout(app[keys.BROKER], SioTransport(app[keys.SIO], settings.socket_queue_max,
-                                                     app[keys.METRICS].slow_clients_dropped))
+    metrics = app[keys.METRICS]
+    fanout = Fanout(app[keys.BROKER], SioTransport(app[keys.SIO], metrics), metrics=metrics)
     await fanout.start()
     app[FANOUT] = fanout
     yield
