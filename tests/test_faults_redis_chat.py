@@ -11,6 +11,8 @@ What is lost, and only that:
   for anyone), so a connected client sees one forward jump; a client whose
   `last_seq` is from before the restart gets `replay: null` and rebuilds from
   the snapshot (the contract's "where the server no longer has them").
+- Presence (`viewers`) was in Redis too: each worker counts its connected
+  viewers again once it is back, without waiting for them to rejoin.
 - Chats sent while a worker re-subscribes (under a second after Redis is back)
   may miss that worker's clients live; they are stored, and those clients see
   the seq jump and resync. Everything sent once both workers are back reaches
@@ -112,6 +114,14 @@ async def test_chat_recovers_from_a_redis_restart_and_seq_never_goes_back(
             assert len(f.gaps) == 1 and f.gaps[0][0] < f.gaps[0][1], f.raw
             seqs = [e["seq"] for e in f.raw]
             assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+        # presence went with Redis: each worker counts its connected viewers again
+        async with api_for(a.url) as api:
+            async def viewers() -> int:
+                return int((await api.get(f"/api/v1/rooms/{room['id']}"))["viewers"])
+
+            async with asyncio.timeout(20):
+                while await viewers() != 2:  # fa and fb (stale has left)
+                    await asyncio.sleep(0.1)
         # a client that saw the jump joins again with its last_seq from before it
         for f in (fa, fb):
             assert f.conn is not None

@@ -13,7 +13,7 @@ user -> open connections, likes a per-room integer seeded from the database.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,8 +38,20 @@ Item = tuple[str, dict[str, Any], str | None]  # (type, data, state_key)
 
 
 class Broker(ABC):
+    # Bumped when the broker loses its connection; a presence added in an older
+    # generation may be gone with the broker's data (see `on_data_lost`).
+    generation: int = 0
+    # Called (once per loss) when the broker came back without its data (Redis
+    # restarted or flushed): each worker then re-adds the presence of its own
+    # connections counted before the loss.
+    on_data_lost: Callable[[int], Awaitable[None]] | None = None
+
     @abstractmethod
     async def start(self) -> None: ...
+
+    async def keep_alive(self) -> None:
+        """Periodic: whatever lets the broker tell a lost connection from lost data."""
+        return None
 
     @abstractmethod
     async def close(self) -> None: ...

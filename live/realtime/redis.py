@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -114,6 +115,9 @@ return redis.call('INCRBY', KEYS[1], ARGV[1])
 """
 
 
+MARK_TTL_S = 600  # refreshed every 10 s
+
+
 class RedisBroker(Broker):
     def __init__(self, redis: Any, prefix: str, *, history_max: int = 1000,
                  history_max_age_s: float = 600.0) -> None:
@@ -132,6 +136,10 @@ class RedisBroker(Broker):
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        # This worker's mark in Redis: gone after the connection broke means
+        # Redis lost its data (restart, flush), not just the connection.
+        self._mark = f"{prefix}broker:alive:{uuid.uuid4().hex}"
+        self._restoring: asyncio.Task[None] | None = None
 
     def _key(self, room_id: str, what: str) -> str:
         return f"{self.prefix}room:{room_id}:{what}"
@@ -140,6 +148,7 @@ class RedisBroker(Broker):
         return f"{self.prefix}room:{room_id}"
 
     async def start(self) -> None:
+        await self.keep_alive()
         self._pubsub = self.redis.pubsub()
         control = f"{self.prefix}broker".encode()
         self._confirmed[control] = asyncio.Event()
@@ -147,7 +156,27 @@ class RedisBroker(Broker):
         self._reader = asyncio.create_task(self._read(), name="broker:redis")
         await asyncio.wait_for(self._confirmed[control].wait(), 10)
 
+    async def keep_alive(self) -> None:
+        """Refresh this worker's mark (the counters job does, every second)."""
+        await self.redis.set(self._mark, "1", ex=MARK_TTL_S)
+
+    async def _restored(self, lost_generation: int) -> None:
+        """The subscription is back after a break: did Redis keep its data?"""
+        try:
+            if await self.redis.exists(self._mark):
+                return  # only the connection broke
+            log.warning("redis lost its data; re-registering this worker's presence")
+            await self.keep_alive()
+            if self.on_data_lost is not None:
+                await self.on_data_lost(lost_generation)
+        except Exception:
+            log.exception("restoring after a redis loss failed")
+
     async def close(self) -> None:
+        if self._restoring is not None:
+            self._restoring.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._restoring
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -236,15 +265,23 @@ class RedisBroker(Broker):
 
     async def _read(self) -> None:
         start = len(self.prefix) + len("room:")
+        broken: int | None = None  # the generation the connection broke in
         while True:
             try:
                 message = await self._pubsub.get_message(timeout=None)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("redis subscription failed; retrying")
+            except Exception as exc:
+                if broken is None:
+                    broken = self.generation
+                    self.generation += 1  # presence added from now on is in the new Redis
+                    log.warning("redis subscription lost (%s); reconnecting",
+                                type(exc).__name__)
                 await asyncio.sleep(0.5)
                 continue
+            if broken is not None:  # reconnected (and re-subscribed by redis-py)
+                self._restoring = asyncio.create_task(self._restored(broken))
+                broken = None
             if message is None:
                 continue
             kind = message["type"]

@@ -139,6 +139,7 @@ class Conn:
     visitor_id: str | None
     room_id: str | None = None
     counted: bool = False  # in the room's presence (viewers)
+    counted_gen: int = 0  # the broker generation it was counted in
     likes_base: int = 0
 
 
@@ -237,6 +238,7 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         now = app[keys.CLOCK].now()
         rf = await fanout.prepare(data.room_id)
         counted = False
+        counted_gen = 0
         try:
             async with transaction(app) as session:
                 room = await session.get(Room, data.room_id)
@@ -255,6 +257,7 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                     rf.status = room.status
             await publish(app, events)
             if principal.role == "viewer":
+                counted_gen = broker.generation
                 await broker.presence_add(data.room_id, principal.id)
                 counted = True
                 fanout.state.viewers_changed(data.room_id)
@@ -283,6 +286,8 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             raise LiveError(Code.CONFLICT, "the connection closed")
         conn.room_id = data.room_id
         conn.counted = counted
+        if counted:
+            conn.counted_gen = counted_gen
         conn.likes_base = likes_base
         fanout.attach(rf, sid=conn.sid, eio_sid=eio_sid, user_id=principal.id, after_seq=seq)
         return {"snapshot": snapshot, "replay": replay}
@@ -362,6 +367,21 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             await self._leave_room(conn)
         return {}
 
+    async def restore_presence(self, lost_generation: int) -> None:
+        """The broker came back without its data (Redis restarted or flushed):
+        count this worker's viewers that were counted before the loss again, so
+        `viewers` is right without waiting for them to reconnect."""
+        broker = self.app[keys.BROKER]
+        fanout = self.app[FANOUT]
+        restored = 0
+        for conn in list(self.conns.values()):
+            if conn.counted and conn.room_id is not None and conn.counted_gen <= lost_generation:
+                conn.counted_gen = broker.generation
+                await broker.presence_add(conn.room_id, conn.principal.id)
+                fanout.state.viewers_changed(conn.room_id)
+                restored += 1
+        log.warning("presence of %d connections restored after a broker loss", restored)
+
     async def _leave_room(self, conn: Conn) -> None:
         room_id = conn.room_id
         if room_id is None:
@@ -419,6 +439,7 @@ def attach_socketio(app: web.Application) -> socketio.AsyncServer:
     app[PENDING_SEQ] = {}
     app[keys.SNAPSHOT_PARTS].append(_snapshot_part(app))
     app[keys.JOBS].add("realtime:persist-counters", 1.0, persist_counters)
+    app[keys.JOBS].add("realtime:broker-alive", 10.0, keep_broker_alive)
     app.cleanup_ctx.append(realtime_ctx)
     app.on_shutdown.append(drain_connections)
     return sio
@@ -453,6 +474,7 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     fanout = Fanout(app[keys.BROKER], SioTransport(app[keys.SIO], metrics), metrics=metrics)
     await fanout.start()
     app[FANOUT] = fanout
+    app[keys.BROKER].on_data_lost = app[keys.SIO].namespace_handlers[NAMESPACE].restore_presence
     yield
     await fanout.close()
     try:
@@ -470,6 +492,10 @@ def _snapshot_part(app: web.Application) -> Callable[[Any, str], Awaitable[dict[
             out["likes"] = max(likes, (await session.get(Room, room_id)).likes)
         return out
     return part
+
+
+async def keep_broker_alive(app: web.Application) -> None:
+    await app[keys.BROKER].keep_alive()
 
 
 async def persist_counters(app: web.Application, every_room: bool = False) -> None:
