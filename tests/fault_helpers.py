@@ -296,6 +296,13 @@ async def until(predicate: Callable[[], bool], wait_s: float) -> None:
             await asyncio.sleep(0.02)
 
 
+async def wait_viewers(url: str, room_id: str, count: int, wait_s: float = 20) -> None:
+    """Wait until the room's snapshot counts `count` viewers (all workers)."""
+    async with api_for(url) as api, asyncio.timeout(wait_s):
+        while (await api.get(f"/api/v1/rooms/{room_id}"))["viewers"] != count:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+
+
 async def reconnect(f: Follower, url: str, wait_s: float = 60) -> dict[str, Any]:
     """Connect again (as a stock client's reconnection does, with a short backoff)
     and join with `last_seq`; returns the join's answer."""
