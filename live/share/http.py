@@ -20,7 +20,7 @@ from live.accounts.service import principal_for_token
 from live.api import Body, Routes
 from live.clock import iso
 from live.db import transaction
-from live.errors import not_found
+from live.errors import forbidden, not_found
 from live.rooms import service as rooms
 from live.share import poster, service
 from live.share.schemas import (
@@ -197,7 +197,9 @@ async def my_stats(request: web.Request, *, principal: Principal,
     """Visits, visitors, buyers, orders, GMV and conversion of the 团长's links."""
     async with request.app[keys.SESSIONS]() as session:
         if query.room_id is not None:
-            await rooms.get_room(session, query.room_id)
+            room = await rooms.get_room(session, query.room_id)
+            if room.host_id != principal.host_id:  # as for share links: own host's rooms only
+                raise forbidden("this room belongs to another host")
         figures = await service.leader_stats(session, leader_id=principal.id,
                                              room_id=query.room_id)
     return figures.as_dict()
