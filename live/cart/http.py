@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from live import keys
 from live.accounts.principal import HOST, VIEWER, Principal, Role
-from live.api import Body, Routes, parse, read_json
+from live.api import Body, Routes, parse, read_json, throttle
 from live.cart import service
 from live.cart.events import FlashChanged
 from live.cart.gate import StockGate, Verdict
@@ -187,12 +187,16 @@ async def _gate_order(app: web.Application, viewer_id: str, raw: Any
 
 
 @routes.post("/api/v1/orders", body=PlaceOrderIn, response=OrderOut, status=201, auth=VIEWER,
-             errors=(409,),
+             errors=(409, 429),
              summary="Place an order (header Idempotency-Key, 1..64 characters, required)")
 async def place_order(request: web.Request, *, principal: Principal,
                       body: Body[PlaceOrderIn]) -> web.Response:
     """Place an order: buy now (`items`) or the cart (`from_cart`)."""
     app = request.app
+    # Before anything else, retries included: a 429 is never stored as the key's answer.
+    settings = app[keys.SETTINGS]
+    await throttle(request, f"orders:{principal.id}", settings.order_burst,
+                   settings.order_rate_per_s, "orders")
     key = request.headers.get("Idempotency-Key")
     if key is None or not 1 <= len(key) <= 64:
         raise invalid("the Idempotency-Key header is required (1..64 characters)",

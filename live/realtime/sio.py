@@ -30,7 +30,6 @@ from live.chat.schemas import ChatIn, JoinIn, LeaveIn, LikeIn
 from live.db import transaction
 from live.errors import Code, LiveError, from_validation_error
 from live.realtime.publish import publish
-from live.realtime.ratelimit import MemoryLimiter, RedisLimiter
 from live.realtime.tick import Fanout, Transport, collapse
 from live.rooms.models import Room
 from live.snapshot import build_snapshot
@@ -356,10 +355,6 @@ def attach_socketio(app: web.Application) -> socketio.AsyncServer:
 
 async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx, after the broker's: room ticks stop before the broker closes."""
-    redis = app[keys.REDIS]
-    settings = app[keys.SETTINGS]
-    app[LIMITER] = (RedisLimiter(redis, settings.redis_prefix) if redis is not None
-                    else MemoryLimiter())
     fanout = Fanout(app[keys.BROKER], SioTransport(app[keys.SIO]))
     await fanout.start()
     app[FANOUT] = fanout
