@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -306,25 +306,23 @@ async def pay_order(request: web.Request, *, principal: Principal) -> dict[str, 
              errors=(409,))
 async def cancel_order(request: web.Request, *, principal: Principal) -> dict[str, Any]:
     """Cancel an order while it awaits payment; its units go back."""
-    app = request.app
-    async with transaction(app) as session:
-        order = await service.order_for(session, request.match_info["order_id"], principal)
-        events = await service.cancel_order(session, order=order, hooks=app[keys.ORDER_HOOKS],
-                                            now=app[keys.CLOCK].now())
-        out = service.order_dict(order)
-    await publish(app, events)
-    await release_gate(app, order)
-    return out
+    return await _give_back(request, principal, service.cancel_order)
 
 
 @routes.post("/api/v1/orders/{order_id}/refund", response=OrderOut, auth=HOST, errors=(409,))
 async def refund_order(request: web.Request, *, principal: Principal) -> dict[str, Any]:
     """Refund a paid order (its room's host); units go back, commissions are reversed."""
+    return await _give_back(request, principal, service.refund_order)
+
+
+async def _give_back(request: web.Request, principal: Principal,
+                     action: Callable[..., Awaitable[list[Event]]]) -> dict[str, Any]:
+    """Cancel or refund: the order's units go back to the database, then to the gate."""
     app = request.app
     async with transaction(app) as session:
         order = await service.order_for(session, request.match_info["order_id"], principal)
-        events = await service.refund_order(session, order=order, hooks=app[keys.ORDER_HOOKS],
-                                            now=app[keys.CLOCK].now())
+        events = await action(session, order=order, hooks=app[keys.ORDER_HOOKS],
+                              now=app[keys.CLOCK].now())
         out = service.order_dict(order)
     await publish(app, events)
     await release_gate(app, order)

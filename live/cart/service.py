@@ -37,7 +37,7 @@ from live.growth.service import coupons as growth_coupons
 from live.growth.service import groups as growth_groups
 from live.ids import new_id
 from live.rooms.models import Product, Room, ShelfItem
-from live.rooms.service import get_room, rooms_showing
+from live.rooms.service import get_room, room_of_host, rooms_showing
 
 HELD = ("pending_payment", "paid")  # statuses whose units are sold or pending
 KEY_RETENTION = timedelta(hours=48)  # Idempotency-Key answers are kept ≥ 24 h
@@ -191,9 +191,7 @@ async def get_flash_sale(session: AsyncSession, sale_id: str) -> FlashSale:
 
 async def flash_sale_of_host(session: AsyncSession, sale_id: str, host: Principal) -> FlashSale:
     sale = await get_flash_sale(session, sale_id)
-    room = await get_room(session, sale.room_id)
-    if host.role != "host" or room.host_id != host.id:
-        raise forbidden("this flash sale belongs to another host")
+    await room_of_host(session, sale.room_id, host)
     return sale
 
 
@@ -600,9 +598,10 @@ async def list_orders(session: AsyncSession, *, who: Principal, room_id: str | N
                       limit: int) -> list[Order]:
     query = select(Order).order_by(Order.created_at.desc(), Order.id.desc()).limit(limit)
     if room_id is not None:
-        room = await get_room(session, room_id)
-        if who.role == "host" and room.host_id != who.id:
-            raise forbidden("this room belongs to another host")
+        if who.role == "host":
+            await room_of_host(session, room_id, who)
+        else:
+            await get_room(session, room_id)
         query = query.where(Order.room_id == room_id)
     if who.role == "viewer":
         query = query.where(Order.viewer_id == who.id)

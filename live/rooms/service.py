@@ -35,11 +35,17 @@ async def get_room(session: AsyncSession, room_id: str) -> Room:
     return room
 
 
+def require_host(room: Room, host: Principal) -> None:
+    """403 unless `host` is the host who owns the room: the one owner check of
+    every room's resource (sales, orders, draws, stats, …)."""
+    if host.role != "host" or room.host_id != host.id:
+        raise forbidden("this room belongs to another host")
+
+
 async def room_of_host(session: AsyncSession, room_id: str, host: Principal) -> Room:
     """The room, if `host` owns it: 404 when it does not exist, else 403."""
     room = await get_room(session, room_id)
-    if host.role != "host" or room.host_id != host.id:
-        raise forbidden("this room belongs to another host")
+    require_host(room, host)
     return room
 
 
