@@ -273,6 +273,7 @@ def run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     data_dir = Path(tempfile.mkdtemp(prefix="live-bench-"))
     env = dict(os.environ, LIVE_DATA_DIR=str(data_dir), LIVE_CHAT_BURST="1000",
                LIVE_CHAT_RATE_PER_S="1000", LIVE_LIKE_RATE_PER_S="1000",
+               LIVE_VIEWER_IP_BURST="0",  # every simulated viewer comes from 127.0.0.1
                LIVE_LOG_LEVEL="WARNING")
     env.pop("LIVE_REDIS_URL", None)
     if kind == "live":

@@ -202,8 +202,9 @@ def main() -> None:
 
     port = free_port()
     data_dir = tempfile.mkdtemp(prefix="live-bench-")
+    # every simulated buyer comes from 127.0.0.1: the per-address guest limit is off
     env = dict(os.environ, LIVE_DATA_DIR=data_dir, LIVE_SECRET=secrets.token_hex(24),
-               LIVE_LOG_LEVEL="WARNING")
+               LIVE_LOG_LEVEL="WARNING", LIVE_VIEWER_IP_BURST="0")
     argv = [sys.executable, "-m", "live.cli", "serve", "--port", str(port)]
     pg_name = prefix = None
     if args.mode == "production":
