@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from sqlalchemy import DateTime, MetaData, event
@@ -21,6 +21,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
 from live import keys
+from live.errors import not_found
 from live.settings import Settings
 
 NAMING = {
@@ -130,3 +131,15 @@ async def transaction(app: web.Application) -> AsyncIterator[AsyncSession]:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+T = TypeVar("T")
+
+
+async def get_or_404(session: AsyncSession, model: type[T], key: Any, what: str) -> T:
+    """The row with this primary key, or 404 `not_found` naming `what`: the
+    loader behind every domain's `get_<thing>`."""
+    row = await session.get(model, key)
+    if row is None:
+        raise not_found(what)
+    return row

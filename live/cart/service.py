@@ -31,7 +31,8 @@ from live.cart.events import FlashChanged, PurchaseMade, StockChanged, mask_nick
 from live.cart.hooks import OrderHooks
 from live.cart.models import CartItem, FlashBuyer, FlashSale, IdempotencyKey, Order, OrderItem
 from live.clock import iso
-from live.errors import Code, LiveError, conflict, forbidden, invalid, not_found
+from live.db import get_or_404
+from live.errors import Code, LiveError, conflict, forbidden, invalid
 from live.events import Event
 from live.growth.service import coupons as growth_coupons
 from live.growth.service import groups as growth_groups
@@ -183,10 +184,7 @@ async def unhold_for_buyer(session: AsyncSession, sale_id: str, viewer_id: str,
 # --- flash sales -------------------------------------------------------------------
 
 async def get_flash_sale(session: AsyncSession, sale_id: str) -> FlashSale:
-    sale = await session.get(FlashSale, sale_id)
-    if sale is None:
-        raise not_found("flash sale")
-    return sale
+    return await get_or_404(session, FlashSale, sale_id, "flash sale")
 
 
 async def flash_sale_of_host(session: AsyncSession, sale_id: str, host: Principal) -> FlashSale:
@@ -576,10 +574,7 @@ async def place_order(session: AsyncSession, *, viewer_id: str, request: OrderRe
 
 
 async def get_order(session: AsyncSession, order_id: str) -> Order:
-    order = await session.get(Order, order_id)
-    if order is None:
-        raise not_found("order")
-    return order
+    return await get_or_404(session, Order, order_id, "order")
 
 
 async def order_for(session: AsyncSession, order_id: str, who: Principal) -> Order:
