@@ -207,6 +207,20 @@ def _in(address: str, networks: tuple[Any, ...]) -> bool:
     return any(ip in n for n in networks)
 
 
+def address_bucket(address: str) -> str:
+    """What a per-address limit counts: the IPv4 address, or the IPv6 /64 (one
+    subscriber gets a whole /64 and could rotate through it)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:  # ::ffff:1.2.3.4 is an IPv4 client
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 async def throttle(request: web.Request, key: str, burst: int, rate_per_s: float,
                    what: str) -> None:
     """Spend a token of bucket `key` (the app's limiter: Redis when configured,

@@ -129,6 +129,15 @@ async def test_guest_viewers_from_one_address_are_limited(workers: Callable[...,
     assert (await w.one.post("/api/v1/viewers", {"nickname": "e"}, headers=proxied)).status == 201
 
 
+async def test_an_ipv6_subscriber_is_one_address_per_64(workers: Callable[..., Any]) -> None:
+    w = await workers(trusted_proxies=("127.0.0.1",), viewer_ip_burst=2)
+    for i, address in enumerate(("2001:db8:1:2::1", "2001:db8:1:2:ffff::9", "2001:db8:1:3::1",
+                                 "2001:db8:1:2::abcd")):
+        r = await w.one.post("/api/v1/viewers", {"nickname": "v"},
+                             headers={"X-Forwarded-For": address})
+        assert r.status == (429 if i == 3 else 201), (address, r.body)
+
+
 async def test_orders_are_limited_per_viewer(workers: Callable[..., Any]) -> None:
     w = await workers(order_burst=2, order_rate_per_s=1.0)
     host = await w.one.host()

@@ -10,7 +10,7 @@ from live.accounts.models import Account, Viewer
 from live.accounts.principal import ANYONE, Principal
 from live.accounts.schemas import (
     AccountOut, AuthOut, MeOut, SignInIn, SignUpIn, ViewerAuthOut, ViewerIn, ViewerOut)
-from live.api import Body, Routes, client_ip, throttle
+from live.api import Body, Routes, address_bucket, client_ip, throttle
 from live.db import transaction
 from live.errors import not_found
 
@@ -28,7 +28,7 @@ def viewer_out(v: Viewer) -> ViewerOut:
 
 async def _signin_ip_bucket(request: web.Request) -> None:
     settings = request.app[keys.SETTINGS]
-    await throttle(request, f"signin:ip:{client_ip(request)}", settings.signin_ip_burst,
+    await throttle(request, f"signin:ip:{address_bucket(client_ip(request))}", settings.signin_ip_burst,
                    settings.signin_ip_rate_per_s, "sign-ins from this address")
 
 
@@ -65,7 +65,7 @@ async def sign_in(request: web.Request, *, body: Body[SignInIn]) -> AuthOut:
 async def create_viewer(request: web.Request, *, body: Body[ViewerIn]) -> ViewerAuthOut:
     """A guest viewer identity, created silently by the player."""
     settings = request.app[keys.SETTINGS]
-    await throttle(request, f"viewers:ip:{client_ip(request)}", settings.viewer_ip_burst,
+    await throttle(request, f"viewers:ip:{address_bucket(client_ip(request))}", settings.viewer_ip_burst,
                    settings.viewer_ip_rate_per_s, "new viewers from this address")
     data = await body()
     async with transaction(request.app) as session:
