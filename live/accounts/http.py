@@ -28,7 +28,8 @@ def viewer_out(v: Viewer) -> ViewerOut:
 
 async def _signin_ip_bucket(request: web.Request) -> None:
     settings = request.app[keys.SETTINGS]
-    await throttle(request, f"signin:ip:{address_bucket(client_ip(request))}", settings.signin_ip_burst,
+    address = address_bucket(client_ip(request))
+    await throttle(request, f"signin:ip:{address}", settings.signin_ip_burst,
                    settings.signin_ip_rate_per_s, "sign-ins from this address")
 
 
@@ -65,7 +66,8 @@ async def sign_in(request: web.Request, *, body: Body[SignInIn]) -> AuthOut:
 async def create_viewer(request: web.Request, *, body: Body[ViewerIn]) -> ViewerAuthOut:
     """A guest viewer identity, created silently by the player."""
     settings = request.app[keys.SETTINGS]
-    await throttle(request, f"viewers:ip:{address_bucket(client_ip(request))}", settings.viewer_ip_burst,
+    address = address_bucket(client_ip(request))
+    await throttle(request, f"viewers:ip:{address}", settings.viewer_ip_burst,
                    settings.viewer_ip_rate_per_s, "new viewers from this address")
     data = await body()
     async with transaction(request.app) as session:
