@@ -178,7 +178,7 @@ def client_ip(request: web.Request) -> str:
     """The caller's address: the peer, or, when the peer is a trusted proxy
     (LIVE_TRUSTED_PROXIES), the last X-Forwarded-For hop that is not one.
     Only trusted proxies are believed: anyone can send the header."""
-    trusted = _trusted_networks(request.app[keys.SETTINGS].trusted_proxies)
+    trusted = request.app[keys.SETTINGS].trusted_networks
     peer = request.remote or ""
     if not trusted or not _in(peer, trusted):
         return peer
@@ -188,15 +188,6 @@ def client_ip(request: web.Request) -> str:
         if not _in(hop, trusted):
             return hop
     return hops[0] if hops else peer
-
-
-_NETWORKS: dict[tuple[str, ...], tuple[Any, ...]] = {}
-
-
-def _trusted_networks(spec: tuple[str, ...]) -> tuple[Any, ...]:
-    if spec not in _NETWORKS:
-        _NETWORKS[spec] = tuple(ipaddress.ip_network(s, strict=False) for s in spec)
-    return _NETWORKS[spec]
 
 
 def _in(address: str, networks: tuple[Any, ...]) -> bool:
