@@ -42,6 +42,7 @@ from tests.commerce_helpers import PICKUP, flash, order
 from tests.helpers import Actor, Api
 from tests.realtime_helpers import sio_client
 from tests.share_helpers import share_link
+from tests.video_clients import SyntheticVideo, new_pc, whep, whip
 
 CALLERS = ("anon", "viewer", "buyer", "团长", "团长²", "other", "host")
 STRANGERS = ("viewer", "团长²", "other")
@@ -86,8 +87,10 @@ class World:
     other: Actor
     buyer: Actor
     leader: Actor
+    client: TestClient  # type: ignore[type-arg]
     params: dict[str, str] = field(default_factory=dict)
     private: set[str] = field(default_factory=set)  # never shown to a stranger
+    peers: list[Any] = field(default_factory=list)  # our WebRTC ends, closed at the end
 
     async def room(self, **kw: Any) -> dict[str, Any]:
         return await self.api.room(self.host, **kw)
@@ -100,7 +103,7 @@ async def build_world(api: Api, client: TestClient) -> World:  # type: ignore[ty
     viewer, buyer = await api.viewer(), await api.viewer("买家")
     w = World(api, {"anon": None, "viewer": viewer, "buyer": buyer, "团长": leader,
                     "团长²": leader2, "other": other, "host": host},
-              host, other, buyer, leader)
+              host, other, buyer, leader, client)
     room = await api.room(host, products=2)
     rid = room["id"]
     product, on_sale = (p["id"] for p in room["shelf"])
@@ -163,6 +166,37 @@ async def fresh_draw(w: World) -> dict[str, str]:
     return {"draw_id": r["id"]}
 
 
+async def publishing(w: World) -> dict[str, str]:
+    """A room whose host publishes (a real WHIP session from our own peer)."""
+    room = await w.room()
+    base = str(w.client.make_url("")).rstrip("/")
+    pub = await whip(w.client.session, base, room["id"], w.host.token,
+                     SyntheticVideo(160, 120, fps=5))
+    assert pub.status == 201 and pub.location, pub.body
+    w.peers.append(pub.pc)
+    return {"room_id": room["id"], "session_id": pub.location.rsplit("/", 1)[1]}
+
+
+async def offering(w: World) -> dict[str, str]:
+    """A room, and a real SDP offer to publish into it."""
+    pc = new_pc()
+    w.peers.append(pc)
+    pc.addTransceiver(SyntheticVideo(160, 120, fps=5), direction="sendonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    return {"room_id": (await w.room())["id"], "offer": pc.localDescription.sdp}
+
+
+async def watching(w: World) -> dict[str, str]:
+    """…and the host also watches it (WHEP takes any token): a session of the host's."""
+    params = await publishing(w)
+    base = str(w.client.make_url("")).rstrip("/")
+    watch = await whep(w.client.session, f"{base}/api/v1/rooms/{params['room_id']}/whep",
+                       w.host.token)
+    assert watch.status == 201 and watch.location, watch.body
+    w.peers.append(watch.pc)
+    return {"room_id": params["room_id"], "session_id": watch.location.rsplit("/", 1)[1]}
+
+
 async def pending_order(w: World) -> dict[str, str]:
     r = await order(w.api, w.buyer, w.params["room_id"], [(w.params["product_id"], 1)])
     w.private.add(r["id"])
@@ -190,7 +224,7 @@ class Row:
     setup: Setup | None = None
     query: str = ""  # e.g. "room_id={room_id}"
     headers: Callable[[], dict[str, str]] | None = None
-    raw: bytes | None = None  # a non-JSON body (SDP)
+    raw: Callable[[dict[str, str]], bytes] | None = None  # a non-JSON body (SDP)
 
 
 def signup(_: dict[str, str]) -> dict[str, Any]:
@@ -308,13 +342,16 @@ TABLE = [
         body={"event": "product_opened"}),
     Row("GET", "/api/v1/stats/customers", ANY_HOST.format(ok=200)),
     Row("GET", "/api/v1/stats/customers.csv", ANY_HOST.format(ok=200)),
-    # video: the owner's offer is not SDP, so passing the owner check shows as 400
-    Row("POST", "/api/v1/rooms/{room_id}/whip", HOST_ONLY.format(ok=400), raw=b"v=0",
-        headers=lambda: SDP),
-    Row("POST", "/api/v1/rooms/{room_id}/whep", "401 400 400 400 400 400 400", raw=b"v=0",
-        headers=lambda: SDP),
-    Row("DELETE", "/api/v1/rooms/{room_id}/whip/{session_id}", "401 404 404 404 404 404 404"),
-    Row("DELETE", "/api/v1/rooms/{room_id}/whep/{session_id}", "401 404 404 404 404 404 404"),
+    # video: real offers and sessions (our own WebRTC peers); only a session's owner
+    # ends it. Nobody publishes in the world's room, and "v=0" is no offer: 400 first.
+    Row("POST", "/api/v1/rooms/{room_id}/whip", HOST_ONLY.format(ok=201), setup=offering,
+        raw=lambda p: p["offer"].encode(), headers=lambda: SDP),
+    Row("POST", "/api/v1/rooms/{room_id}/whep", "401 400 400 400 400 400 400",
+        raw=lambda p: b"v=0", headers=lambda: SDP),
+    Row("DELETE", "/api/v1/rooms/{room_id}/whip/{session_id}", HOST_ONLY.format(ok=200),
+        setup=publishing),
+    Row("DELETE", "/api/v1/rooms/{room_id}/whep/{session_id}", HOST_ONLY.format(ok=200),
+        setup=watching),
     Row("GET", "/api/v1/rooms/{room_id}/video", HOST_ONLY.format(ok=200)),
     # webhooks: each host has its own; another's is never shown
     Row("PUT", "/api/v1/webhooks", ANY_HOST.format(ok=200),
@@ -341,6 +378,15 @@ async def test_ownership_matrix(api: Api, app: web.Application,
     assert rows - declared == set(), "rows in TABLE for endpoints that do not exist"
 
     w = await build_world(api, client)
+    try:
+        wrong = await call_every_row(api, w)
+    finally:
+        for pc in w.peers:
+            await pc.close()
+    assert not wrong, "\n".join(wrong)
+
+
+async def call_every_row(api: Api, w: World) -> list[str]:
     wrong: list[str] = []
     for row in TABLE:
         params = dict(w.params)
@@ -357,7 +403,8 @@ async def test_ownership_matrix(api: Api, app: web.Application,
                 path += "?" + row.query.format(**params)
             body = row.body(params) if callable(row.body) else row.body
             r = await api.call(row.method, path, body, token=who.token if who else None,
-                               headers=row.headers() if row.headers else None, raw=row.raw)
+                               headers=row.headers() if row.headers else None,
+                               raw=row.raw(params) if row.raw else None)
             status, code = expected(cell)
             if r.status != status or (code is not None and r.code != code):
                 wrong.append(f"{row.method} {row.path} as {caller}: expected {cell}, "
@@ -366,7 +413,7 @@ async def test_ownership_matrix(api: Api, app: web.Application,
                 leaked = [p for p in w.private if p in str(r.body)]
                 if leaked:
                     wrong.append(f"{row.method} {row.path} shows {caller} {leaked}")
-    assert not wrong, "\n".join(wrong)
+    return wrong
 
 
 # --- bodies that name someone else's resource ------------------------------------------
