@@ -1,13 +1,13 @@
 """Fan-out benchmark: N viewers in one room, K senders, chat + likes, T seconds.
 
-Runs the real `live serve` (embedded: SQLite + in-process broker) and a naive
-reference server (python-socketio, one `emit` to the room per chat and per
+Runs the real `live serve` (`--mode embedded`: SQLite + in-process broker;
+`--mode production [--workers N]`: PostgreSQL + Redis) and a naive reference server (python-socketio, one `emit` to the room per chat and per
 like, no coalescing) one after the other with the same load, and prints
 delivered %, deliveries/s, server CPU-seconds, p50/p99 end-to-end latency and
 deliveries per server CPU-second for both.
 
-Viewers are light raw Engine.IO v4 / Socket.IO v5 websocket clients (aiohttp),
-spread over `--procs` load-generator processes. Loopback only, bounded in
+Viewers are light Engine.IO v4 / Socket.IO v5 websocket clients written as
+asyncio Protocols, spread over `--procs` load-generator processes. Loopback only, bounded in
 count and time.
 
     python benchmarks/fanout.py --viewers 2000 --senders 10 --chat-rate 50 \
@@ -18,38 +18,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import multiprocessing as mp
 import os
+import re
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (and its reaped children), from /proc."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    ticks = sum(int(x) for x in fields[11:15])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
+from launch import ROOT, cpu_seconds, free_port, live_server
 
 # --- the naive reference server ------------------------------------------------------
 
@@ -92,105 +76,171 @@ def reference_server(port: int) -> None:
 
 # --- a light Socket.IO client over a raw websocket --------------------------------------
 
-class Light:
-    """Engine.IO v4 + Socket.IO v5 by hand: open, connect with auth, join, read."""
+CHAT_SENT_AT = re.compile(rb'"text":\s*"(\d+\.\d+) ')
 
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self.ws = ws
+
+class Light(asyncio.Protocol):
+    """Engine.IO v4 + Socket.IO v5 over a websocket, by hand, as an asyncio
+    Protocol: no task or await per received frame, so the load generator's
+    own CPU does not decide the latency it measures. Frames are not JSON-decoded:
+    a chat's send time is read from its text with a regex (the load generator
+    shares the two cores with the server)."""
+
+    def __init__(self, host: str, path: str) -> None:
+        self.request = (f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+                        "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                        f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}"
+                        "\r\n\r\n").encode()
+        self.transport: asyncio.Transport | None = None
+        self.buf = bytearray()
+        self.upgraded = False
+        self.texts: asyncio.Queue[bytes] | None = asyncio.Queue()  # until connected
         self.acks: dict[int, asyncio.Future[Any]] = {}
         self.next_id = 0
+        self.measure: dict[str, Any] = {"on": False, "start": 1e18}
         self.chats: list[float] = []  # latency of each chat received (s)
+        self.sent_at: list[float] = []  # when each of those was sent (for --timeline)
         self.chat_count = 0
         self.events = 0
+        self.closed = asyncio.get_running_loop().create_future()
 
     @classmethod
-    async def connect(cls, http: aiohttp.ClientSession, base: str, token: str) -> Light:
-        ws = await http.ws_connect(f"{base}/socket.io/?EIO=4&transport=websocket",
-                                   max_msg_size=0, autoping=False)
-        opened = await ws.receive_str()
-        assert opened.startswith("0"), opened
-        await ws.send_str("40" + json.dumps({"token": token}))
+    async def connect(cls, base: str, token: str) -> Light:
+        host, port = base.removeprefix("http://").split(":")
+        loop = asyncio.get_running_loop()
+        _, conn = await loop.create_connection(
+            lambda: cls(f"{host}:{port}", "/socket.io/?EIO=4&transport=websocket"),
+            host, int(port))
+        assert conn.texts is not None
+        opened = await conn.texts.get()
+        assert opened.startswith(b"0"), opened
+        conn.send_text("40" + json.dumps({"token": token}))
         while True:
-            msg = await ws.receive_str()
-            if msg.startswith("40"):
+            msg = await conn.texts.get()
+            if msg.startswith(b"40"):
                 break
-            if msg.startswith("44"):
-                raise RuntimeError(f"refused: {msg}")
-        return cls(ws)
+            if msg.startswith(b"44"):
+                raise RuntimeError(f"refused: {msg!r}")
+        conn.texts = None
+        return conn
+
+    # -- asyncio.Protocol --
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.transport.write(self.request)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf
+        buf += data
+        if not self.upgraded:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            assert buf.startswith(b"HTTP/1.1 101"), bytes(buf[:80])
+            del buf[:end + 4]
+            self.upgraded = True
+        while len(buf) >= 2:
+            opcode, n = buf[0] & 0x0F, buf[1] & 0x7F
+            head = 2
+            if n == 126:
+                if len(buf) < 4:
+                    return
+                n, head = int.from_bytes(buf[2:4], "big"), 4
+            elif n == 127:
+                if len(buf) < 10:
+                    return
+                n, head = int.from_bytes(buf[2:10], "big"), 10
+            if len(buf) < head + n:
+                return
+            payload = bytes(buf[head:head + n])
+            del buf[:head + n]
+            if opcode == 1:
+                self.on_text(payload)
+            elif opcode == 8:
+                assert self.transport is not None
+                self.transport.close()
+                return
+
+    def on_text(self, text: bytes) -> None:
+        if self.texts is not None:
+            self.texts.put_nowait(text)
+        elif text == b"2":
+            self.send_text("3")
+        elif text.startswith(b"42["):
+            now = time.time()
+            self.events += text.count(b'"seq":')
+            measure = self.measure
+            for match in CHAT_SENT_AT.finditer(text):
+                sent = float(match.group(1))
+                if measure["on"] or sent >= measure["start"]:
+                    self.chat_count += 1
+                    self.chats.append(now - sent)
+                    self.sent_at.append(sent)
+        elif text.startswith(b"43"):
+            i = text.index(b"[")
+            fut = self.acks.pop(int(text[2:i]), None)
+            if fut is not None and not fut.done():
+                fut.set_result(json.loads(text[i:])[0])
+
+    def send_text(self, text: str) -> None:
+        """A client frame must be masked; an all-zero mask is valid and free."""
+        data = text.encode()
+        n = len(data)
+        if n < 126:
+            head = bytes((0x81, 0x80 | n))
+        elif n < 1 << 16:
+            head = bytes((0x81, 0x80 | 126)) + n.to_bytes(2, "big")
+        else:
+            head = bytes((0x81, 0x80 | 127)) + n.to_bytes(8, "big")
+        assert self.transport is not None
+        self.transport.write(head + b"\0\0\0\0" + data)
 
     async def call(self, event: str, data: Any) -> Any:
         self.next_id += 1
-        ack_id = self.next_id
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.acks[ack_id] = fut
-        await self.ws.send_str(f"42{ack_id}" + json.dumps([event, data]))
+        self.acks[self.next_id] = fut
+        self.send_text(f"42{self.next_id}" + json.dumps([event, data]))
         return await fut
 
-    async def emit(self, event: str, data: Any) -> None:
-        await self.ws.send_str("42" + json.dumps([event, data]))
-
-    async def read(self, measure: dict[str, bool]) -> None:
-        ws = self.ws
-        async for msg in ws:
-            if msg.type != aiohttp.WSMsgType.TEXT:
-                break
-            text = msg.data
-            if text == "2":
-                await ws.send_str("3")
-                continue
-            if text.startswith("42["):
-                now = time.time()
-                payload = json.loads(text[2:])[1]
-                for ev in payload["events"]:
-                    self.events += 1
-                    if ev["type"] == "chat":
-                        sent = float(ev["data"]["text"].split(" ", 1)[0])
-                        if measure["on"] or sent >= measure["start"]:
-                            self.chat_count += 1
-                            self.chats.append(now - sent)
-                continue
-            if text.startswith("43"):
-                body = text[2:]
-                i = body.index("[")
-                fut = self.acks.pop(int(body[:i]), None)
-                if fut is not None and not fut.done():
-                    fut.set_result(json.loads(body[i:])[0])
+    async def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
 
 
 async def viewers_main(base: str, room_id: str, tokens: list[str], ready: Any, go: Any,
                        result: Any, window: tuple[float, float]) -> None:
     measure = {"on": False, "start": 0.0}
     conns: list[Light] = []
-    readers = []
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
-        sem = asyncio.Semaphore(16)
+    sem = asyncio.Semaphore(16)
 
-        async def one(token: str) -> None:
-            async with sem:
-                c = await Light.connect(http, base, token)
-                reader = asyncio.create_task(c.read(measure))
-                ack = await c.call("join", {"room_id": room_id})
-                assert ack.get("ok"), ack
-                conns.append(c)
-                readers.append(reader)
+    async def one(token: str) -> None:
+        async with sem:
+            c = await Light.connect(base, token)
+            c.measure = measure
+            ack = await c.call("join", {"room_id": room_id})
+            assert ack.get("ok"), ack
+            conns.append(c)
 
-        t0 = time.monotonic()
-        await asyncio.gather(*[one(t) for t in tokens])
-        print(f"{len(conns)} viewers joined in {time.monotonic() - t0:.1f} s", file=sys.stderr,
-              flush=True)
-        ready.set()
-        await asyncio.to_thread(go.wait)
-        start, end = window[0], window[1]
-        measure["start"] = time.time()
-        await asyncio.sleep(max(0.0, start))
-        await asyncio.sleep(end)
-        result.put({"received": [c.chat_count for c in conns],
-                    "latencies": [x for c in conns for x in c.chats],
-                    "events": sum(c.events for c in conns)})
-        for c in conns:
-            await c.ws.close()
-        for r in readers:
-            r.cancel()
+    t0 = time.monotonic()
+    await asyncio.gather(*[one(t) for t in tokens])
+    print(f"{len(conns)} viewers joined in {time.monotonic() - t0:.1f} s", file=sys.stderr,
+          flush=True)
+    ready.set()
+    await asyncio.to_thread(go.wait)
+    start, end = window[0], window[1]
+    measure["start"] = time.time()
+    await asyncio.sleep(max(0.0, start))
+    await asyncio.sleep(end)
+    result.put({"received": [c.chat_count for c in conns],
+                "latencies": [x for c in conns for x in c.chats],
+                "sent_at": [x for c in conns for x in c.sent_at],
+                "events": sum(c.events for c in conns)})
+    for c in conns:
+        await c.close()
 
 
 def viewers_proc(base: str, room_id: str, tokens: list[str], ready: Any, go: Any,
@@ -200,47 +250,39 @@ def viewers_proc(base: str, room_id: str, tokens: list[str], ready: Any, go: Any
 
 async def send_load(base: str, room_id: str, tokens: list[str], chat_rate: float,
                     like_rate: float, seconds: float) -> dict[str, int]:
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
-        senders = [await Light.connect(http, base, t) for t in tokens]
-        readers = [asyncio.create_task(s.read({"on": False, "start": 1e18}))
-                   for s in senders]
-        for s in senders:
-            assert (await s.call("join", {"room_id": room_id})).get("ok")
-        sent = {"chat_ok": 0, "chat_refused": 0, "like_ok": 0, "like_refused": 0}
-        end = time.monotonic() + seconds
+    senders = [await Light.connect(base, t) for t in tokens]
+    for s in senders:
+        assert (await s.call("join", {"room_id": room_id})).get("ok")
+    sent: dict[str, Any] = {"chat_ok": 0, "chat_refused": 0, "like_ok": 0, "like_refused": 0,
+                            "ack_s": {"chat": [], "like": []}}
+    end = time.monotonic() + seconds
 
-        async def chats(s: Light, rate: float) -> None:
-            n = 0
-            t0 = time.monotonic()
-            while time.monotonic() < end:
-                n += 1
-                ack = await s.call("chat", {"room_id": room_id,
-                                            "text": f"{time.time():.6f} 你好",
-                                            "client_msg_id": secrets.token_hex(8)})
-                sent["chat_ok" if ack.get("ok") else "chat_refused"] += 1
-                delay = t0 + n / rate - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
+    async def paced(s: Light, rate: float, event: str, body: Any, counter: str) -> None:
+        n = 0
+        t0 = time.monotonic()
+        while time.monotonic() < end:
+            n += 1
+            asked = time.monotonic()
+            ack = await s.call(event, body())
+            sent["ack_s"][event].append(time.monotonic() - asked)
+            sent[counter + ("_ok" if ack.get("ok") else "_refused")] += 1
+            delay = t0 + n / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
 
-        async def likes(s: Light, rate: float) -> None:
-            n = 0
-            t0 = time.monotonic()
-            while time.monotonic() < end:
-                n += 1
-                ack = await s.call("like", {"room_id": room_id, "count": 1})
-                sent["like_ok" if ack.get("ok") else "like_refused"] += 1
-                delay = t0 + n / rate - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
+    def chat() -> dict[str, Any]:
+        return {"room_id": room_id, "text": f"{time.time():.6f} 你好",
+                "client_msg_id": secrets.token_hex(8)}
 
-        k = len(senders)
-        await asyncio.gather(*[chats(s, chat_rate / k) for s in senders],
-                             *[likes(s, like_rate / k) for s in senders])
-        for r in readers:
-            r.cancel()
-        for s in senders:
-            await s.ws.close()
-        return sent
+    def like() -> dict[str, Any]:
+        return {"room_id": room_id, "count": 1}
+
+    k = len(senders)
+    await asyncio.gather(*[paced(s, chat_rate / k, "chat", chat, "chat") for s in senders],
+                         *[paced(s, like_rate / k, "like", like, "like") for s in senders])
+    for s in senders:
+        await s.close()
+    return sent
 
 
 # --- one run against one server -----------------------------------------------------------
@@ -268,20 +310,15 @@ async def make_people(base: str, n: int) -> tuple[str, list[str]]:
 
 
 def run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    data_dir = Path(tempfile.mkdtemp(prefix="live-bench-"))
-    env = dict(os.environ, LIVE_DATA_DIR=str(data_dir), LIVE_CHAT_BURST="1000",
-               LIVE_CHAT_RATE_PER_S="1000", LIVE_LIKE_RATE_PER_S="1000",
-               LIVE_VIEWER_IP_BURST="0",  # every simulated viewer comes from 127.0.0.1
-               LIVE_LOG_LEVEL="WARNING")
-    env.pop("LIVE_REDIS_URL", None)
     if kind == "live":
-        cmd = [sys.executable, "-m", "live.cli", "serve", "--port", str(port)]
-    else:
-        cmd = [sys.executable, __file__, "--reference-server", str(port)]
-    log = open(data_dir.parent / f"{data_dir.name}.log", "wb")
-    server = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=log)
+        env = {"LIVE_CHAT_BURST": "1000", "LIVE_CHAT_RATE_PER_S": "1000",
+               "LIVE_LIKE_RATE_PER_S": "1000",
+               "LIVE_VIEWER_IP_BURST": "0"}  # every simulated viewer comes from 127.0.0.1
+        with live_server(args.mode, args.workers, env) as server:
+            return measure(kind, args, server.base, server.cpu)
+    port = free_port()
+    process = subprocess.Popen([sys.executable, __file__, "--reference-server", str(port)],
+                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(300):
             try:
@@ -289,73 +326,104 @@ def run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
                 break
             except OSError:
                 time.sleep(0.1)
-        if kind == "live":
-            room_id, tokens = asyncio.run(make_people(base, args.viewers + args.senders))
-        else:
-            room_id = "bench"
-            tokens = ["x"] * (args.viewers + args.senders)
-        viewer_tokens, sender_tokens = tokens[:args.viewers], tokens[args.viewers:]
-        ctx = mp.get_context("spawn")
-        ready = [ctx.Event() for _ in range(args.procs)]
-        go = ctx.Event()
-        result = ctx.Queue()
-        drain = 2.0
-        procs = []
-        for i in range(args.procs):
-            part = viewer_tokens[i::args.procs]
-            p = ctx.Process(target=viewers_proc, args=(base, room_id, part, ready[i], go,
-                                                       result, (0.0, args.seconds + drain)))
-            p.start()
-            procs.append(p)
-        for r in ready:
-            if not r.wait(timeout=600):
-                raise RuntimeError("viewers did not connect in time")
-        time.sleep(1.0)
-        cpu0 = cpu_seconds(server.pid)
-        t0 = time.time()
-        go.set()
-        sent = asyncio.run(send_load(base, room_id, sender_tokens, args.chat_rate,
-                                     args.like_rate, args.seconds))
-        time.sleep(drain)
-        cpu = cpu_seconds(server.pid) - cpu0
-        wall = time.time() - t0
-        parts = [result.get(timeout=120) for _ in procs]
-        for p in procs:
-            p.join(timeout=30)
-        received = [x for part in parts for x in part["received"]]
-        lat = sorted(x for part in parts for x in part["latencies"])
-        events = sum(part["events"] for part in parts)
-        expected = sent["chat_ok"] * args.viewers
-        delivered = sum(received)
-
-        def pct(q: float) -> float:
-            return lat[min(len(lat) - 1, int(q * len(lat)))] * 1000 if lat else float("nan")
-
-        return {
-            "server": kind, "viewers": args.viewers, "senders": args.senders,
-            "seconds": args.seconds, "chat_sent": sent["chat_ok"],
-            "chat_refused": sent["chat_refused"], "likes_sent": sent["like_ok"],
-            "likes_refused": sent["like_refused"],
-            "chat_delivered_pct": round(100.0 * delivered / expected, 3) if expected else 0.0,
-            "chat_deliveries": delivered,
-            "chat_deliveries_per_s": round(delivered / args.seconds, 1),
-            "events_delivered": events,
-            "server_cpu_s": round(cpu, 2),
-            "wall_s": round(wall, 2),
-            "chat_deliveries_per_cpu_s": round(delivered / cpu, 1) if cpu else 0.0,
-            "latency_p50_ms": round(pct(0.50), 1),
-            "latency_p99_ms": round(pct(0.99), 1),
-            "latency_samples": len(lat),
-            "min_received_by_a_viewer": min(received) if received else 0,
-        }
+        return measure(kind, args, f"http://127.0.0.1:{port}",
+                       lambda: cpu_seconds(process.pid))
     finally:
-        server.send_signal(signal.SIGTERM)
+        process.send_signal(signal.SIGTERM)
         try:
-            server.wait(timeout=20)
+            process.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            server.kill()
-        shutil.rmtree(data_dir, ignore_errors=True)
-        log.close()
+            process.kill()
+
+
+def measure(kind: str, args: argparse.Namespace, base: str,
+            server_cpu: Callable[[], float]) -> dict[str, Any]:
+    if kind == "live":
+        room_id, tokens = asyncio.run(make_people(base, args.viewers + args.senders))
+    else:
+        room_id = "bench"
+        tokens = ["x"] * (args.viewers + args.senders)
+    viewer_tokens, sender_tokens = tokens[:args.viewers], tokens[args.viewers:]
+    ctx = mp.get_context("spawn")
+    ready = [ctx.Event() for _ in range(args.procs)]
+    go = ctx.Event()
+    result = ctx.Queue()
+    drain = 2.0
+    procs = []
+    for i in range(args.procs):
+        part = viewer_tokens[i::args.procs]
+        p = ctx.Process(target=viewers_proc, args=(base, room_id, part, ready[i], go,
+                                                   result, (0.0, args.seconds + drain)))
+        p.start()
+        procs.append(p)
+    for r in ready:
+        if not r.wait(timeout=600):
+            raise RuntimeError("viewers did not connect in time")
+    time.sleep(1.0)
+    cpu0 = server_cpu()
+    t0 = time.time()
+    go.set()
+    sent = asyncio.run(send_load(base, room_id, sender_tokens, args.chat_rate,
+                                 args.like_rate, args.seconds))
+    time.sleep(drain)
+    cpu = server_cpu() - cpu0
+    wall = time.time() - t0
+    parts = [result.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+    received = [x for part in parts for x in part["received"]]
+    lat = sorted(x for part in parts for x in part["latencies"])
+    if args.timeline:
+        print_timeline([(s, x) for part in parts
+                        for s, x in zip(part["sent_at"], part["latencies"], strict=True)], t0)
+    events = sum(part["events"] for part in parts)
+    expected = sent["chat_ok"] * args.viewers
+    delivered = sum(received)
+
+    def pct(q: float) -> float:
+        return lat[min(len(lat) - 1, int(q * len(lat)))] * 1000 if lat else float("nan")
+
+    return {
+        "server": kind, "mode": args.mode if kind == "live" else "-",
+        "workers": args.workers if kind == "live" and args.mode == "production" else 1,
+        "viewers": args.viewers, "senders": args.senders,
+        "seconds": args.seconds, "chat_sent": sent["chat_ok"],
+        "chat_refused": sent["chat_refused"], "likes_sent": sent["like_ok"],
+        "likes_refused": sent["like_refused"],
+        "chat_delivered_pct": round(100.0 * delivered / expected, 3) if expected else 0.0,
+        "chat_deliveries": delivered,
+        "chat_deliveries_per_s": round(delivered / args.seconds, 1),
+        "events_delivered": events,
+        "server_cpu_s": round(cpu, 2),
+        "wall_s": round(wall, 2),
+        "chat_deliveries_per_cpu_s": round(delivered / cpu, 1) if cpu else 0.0,
+        "latency_p50_ms": round(pct(0.50), 1),
+        "latency_p99_ms": round(pct(0.99), 1),
+        "latency_samples": len(lat),
+        "chat_ack_p50_ms": ms_at(sorted(sent["ack_s"]["chat"]), 0.5),
+        "chat_ack_p99_ms": ms_at(sorted(sent["ack_s"]["chat"]), 0.99),
+        "like_ack_p50_ms": ms_at(sorted(sent["ack_s"]["like"]), 0.5),
+        "like_ack_p99_ms": ms_at(sorted(sent["ack_s"]["like"]), 0.99),
+        "min_received_by_a_viewer": min(received) if received else 0,
+    }
+
+
+def ms_at(sorted_s: list[float], q: float) -> float:
+    return round(sorted_s[min(len(sorted_s) - 1, int(q * len(sorted_s)))] * 1000, 1) \
+        if sorted_s else float("nan")
+
+
+def print_timeline(samples: list[tuple[float, float]], t0: float) -> None:
+    """Latency by the second the chat was sent in: shows whether a tail is a
+    warm-up, a stall or a steady backlog."""
+    by_second: dict[int, list[float]] = {}
+    for sent, latency in samples:
+        by_second.setdefault(int(sent - t0), []).append(latency)
+    for second in sorted(by_second):
+        xs = sorted(by_second[second])
+        print(f"  t={second:3d}s n={len(xs):7d} p50={xs[len(xs) // 2] * 1000:7.1f} ms "
+              f"p99={xs[int(0.99 * (len(xs) - 1))] * 1000:7.1f} ms max={xs[-1] * 1000:7.1f} ms",
+              file=sys.stderr)
 
 
 def main() -> None:
@@ -370,6 +438,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--procs", type=int, default=2, help="viewer load processes")
     parser.add_argument("--only", choices=["live", "reference"], default=None)
+    parser.add_argument("--mode", choices=["embedded", "production"], default="embedded",
+                        help="production: PostgreSQL + Redis (a fresh database and prefix)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="production: `live serve --workers N` behind one port")
+    parser.add_argument("--timeline", action="store_true",
+                        help="print chat latency per second of the run (stderr)")
     args = parser.parse_args()
     if args.viewers > 5000 or args.seconds > 120:
         parser.error("bounded: at most 5000 viewers and 120 s")

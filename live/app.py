@@ -22,7 +22,7 @@ from live.errors import error_middleware
 from live.growth.http import routes as growth_routes
 from live.growth.setup import setup as setup_growth
 from live.jobs import Jobs, run_jobs
-from live.metrics import Metrics, metrics_middleware
+from live.metrics import Metrics, metrics_middleware, timed_redis_class
 from live.pages import add_page_routes
 from live.realtime.broker import Broker
 from live.realtime.memory import MemoryBroker
@@ -62,6 +62,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[keys.JOIN_HOOKS] = []
     app[keys.REDIS] = None
     app[keys.ORDER_HOOKS] = OrderHooks()
+    for name, hook in app[keys.METRICS].order_hooks().items():
+        getattr(app[keys.ORDER_HOOKS], name).append(hook)
     app[keys.STOCK_GATE] = None
     cart_sweepers.register(app[keys.JOBS])
 
@@ -106,7 +108,7 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     # limits) waits for a connection instead of failing with "Too many connections".
     pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=64, timeout=20,
                                                     health_check_interval=10)
-    client = aioredis.Redis.from_pool(pool)
+    client = timed_redis_class(app[keys.METRICS]).from_pool(pool)
     app[keys.REDIS] = client
     yield
     await client.aclose()

@@ -9,6 +9,7 @@ import signal
 import click
 from aiohttp import web
 
+from live import logs
 from live.settings import Settings
 
 
@@ -24,8 +25,7 @@ def _settings(host: str | None, port: int | None) -> Settings:
     if port is not None:
         overrides["port"] = port
     settings = Settings.from_env(**overrides)
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(process)d %(name)s %(message)s")
+    logs.configure(settings.log_level, settings.log_format)
     return settings
 
 
@@ -57,7 +57,7 @@ def serve(host: str | None, port: int | None, demo: bool, workers: int,
     if demo:
         app.cleanup_ctx.append(demo_ctx(_base_url(settings)))  # type: ignore[arg-type]
     web.run_app(app, host=settings.host, port=settings.port, print=click.echo,
-                shutdown_timeout=10)
+                shutdown_timeout=10, access_log_class=logs.AccessLogger)
 
 
 def _base_url(settings: Settings) -> str:
@@ -107,15 +107,18 @@ async def _prepare(settings: Settings, demo: bool) -> None:
 def _run_worker(settings: Settings, index: int, count: int, private_port_base: int) -> None:
     from live import keys, workers
     from live.app import create_app
+    from live.video import cluster as video_cluster
 
     app = create_app(settings)
     info = workers.WorkerInfo(index=index, count=count, private_port_base=private_port_base)
     workers.install(app, info)
+    video_cluster.install(app, info)  # a room's video requests go to its publisher's worker
     if keys.SIO in app:
         workers.tag_session_ids(app[keys.SIO].eio, index)
 
     async def run() -> None:
-        runner = web.AppRunner(app, shutdown_timeout=10, handle_signals=False)
+        runner = web.AppRunner(app, shutdown_timeout=10, handle_signals=False,
+                               access_log_class=logs.AccessLogger)
         await runner.setup()
         await web.TCPSite(runner, settings.host, settings.port, reuse_port=True).start()
         await web.TCPSite(runner, "127.0.0.1", info.private_port(index)).start()

@@ -1,24 +1,30 @@
 """Engine, sessions, declarative base and migrations.
 
-SQLite (embedded) runs in WAL mode with a busy timeout, and every transaction
-starts with BEGIN IMMEDIATE: a deferred transaction that reads and then writes
+SQLite (embedded) runs in WAL mode with a busy timeout. Plain sessions only
+read: they start with a deferred BEGIN and run beside the writer. Every
+`transaction()` starts with BEGIN IMMEDIATE: a deferred transaction that reads and then writes
 can fail with "database is locked" at once instead of waiting, which under a
-flash-sale burst would turn into spurious errors.
+flash-sale burst would turn into spurious errors. In one process, transactions
+queue for their turn on an asyncio lock (`WriteQueue`) rather than in SQLite's
+busy handler.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from aiohttp import web
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, MetaData, and_, event, or_, true
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import await_only
 
 from live import keys
 from live.errors import not_found
@@ -57,6 +63,43 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+READ_ONLY = "live_read_only"  # execution option of the engine plain sessions use
+
+
+class WriteQueue:
+    """One SQLite transaction at a time in this process, first come first served.
+
+    SQLite admits one writer; the others wait in its busy handler, which polls
+    with sleeps of up to 100 ms. Under a burst (a thousand viewers joining, a
+    flash sale) a waiter can lose every race until the busy timeout and fail
+    with "database is locked" while later arrivals get in. Waiting on an
+    asyncio lock instead is fair and wakes the next transaction the moment the
+    previous one ends. SQLite's own lock still arbitrates between processes.
+
+    Entered from SQLAlchemy's `begin` event (sync code running in its greenlet,
+    hence `await_only`), left when the connection goes back to the pool.
+    """
+
+    KEY = "live_write_turn"
+
+    def __init__(self, timeout_s: float) -> None:
+        self.lock = asyncio.Lock()
+        self.timeout_s = timeout_s
+
+    def enter(self, info: dict[str, Any]) -> None:
+        if info.get(self.KEY):
+            return
+        try:
+            await_only(asyncio.wait_for(self.lock.acquire(), self.timeout_s))
+        except TimeoutError:
+            raise sa_exc.TimeoutError("waited too long for the database write lock") from None
+        info[self.KEY] = True
+
+    def leave(self, info: dict[str, Any]) -> None:
+        if info.pop(self.KEY, False):
+            self.lock.release()
+
+
 def make_engine(settings: Settings) -> AsyncEngine:
     url = settings.database_url
     if url.startswith("sqlite"):
@@ -72,9 +115,27 @@ def make_engine(settings: Settings) -> AsyncEngine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
+        writers = WriteQueue(timeout_s=30.0)
+
         @event.listens_for(engine.sync_engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            if conn.get_execution_options().get(READ_ONLY):
+                conn.exec_driver_sql("BEGIN")  # a WAL reader: never waits for the writer
+                return
+            writers.enter(conn.connection.info)
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                writers.leave(conn.connection.info)
+                raise
+
+        @event.listens_for(engine.sync_engine, "checkin")
+        def _sqlite_checkin(_dbapi_connection: Any, record: Any) -> None:
+            writers.leave(record.info)  # the session ended: committed or rolled back
+
+        @event.listens_for(engine.sync_engine, "invalidate")
+        def _sqlite_invalidate(_dbapi_connection: Any, record: Any, _exc: Any) -> None:
+            writers.leave(record.info)
 
         return engine
     connect_args: dict[str, Any] = {}
@@ -117,20 +178,34 @@ async def database(app: web.Application) -> AsyncIterator[None]:
     if settings.should_migrate:
         await migrate(engine, settings)
     app[keys.ENGINE] = engine
-    app[keys.SESSIONS] = async_sessionmaker(engine, expire_on_commit=False)
+    # Plain sessions read (on SQLite: a deferred BEGIN, no write turn);
+    # `transaction()` binds the engine itself and may write.
+    app[keys.SESSIONS] = async_sessionmaker(engine.execution_options(**{READ_ONLY: True}),
+                                            expire_on_commit=False)
     yield
     await engine.dispose()
 
 
 @asynccontextmanager
 async def transaction(app: web.Application) -> AsyncIterator[AsyncSession]:
-    """One session, one transaction: commits on success, rolls back on error."""
-    async with app[keys.SESSIONS]() as session, session.begin():
+    """One session, one transaction: commits on success, rolls back on error.
+    The only way to write: a plain `app[keys.SESSIONS]()` session is for reading."""
+    async with app[keys.SESSIONS](bind=app[keys.ENGINE]) as session, session.begin():
         yield session
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def keyset_after(columns: Sequence[Any], values: Sequence[Any] | None) -> Any:
+    """WHERE (c1, c2, …) > (v1, v2, …), ascending: the next page of a keyset
+    pagination. Spelled out as ORs rather than a row-value comparison so each
+    value is bound with its column's type (SQLite keeps times as text)."""
+    if values is None:
+        return true()
+    return or_(*(and_(*(columns[j] == values[j] for j in range(i)), column > values[i])
+                 for i, column in enumerate(columns)))
 
 
 T = TypeVar("T")

@@ -11,6 +11,8 @@ from aiohttp import web
 from pydantic import ValidationError
 from sqlalchemy import exc as sa_exc
 
+from live.logs import request_fields
+
 log = logging.getLogger("live.errors")
 
 
@@ -125,17 +127,17 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(LiveError(code, exc.reason, status=exc.status))
     except (sa_exc.TimeoutError, sa_exc.OperationalError) as exc:
         if not overloaded(exc):
-            log.exception("database error on %s %s", request.method, request.path)
+            log.exception("database error", extra=request_fields(request))
             return error_response(LiveError(Code.INTERNAL, "internal error"))
         # A burst (a flash sale's first second) can outrun the connection pool
         # or SQLite's write lock. That is capacity, not a bug: say so, and when
         # to retry, instead of a 500. The transaction rolled back; nothing half-done.
-        log.warning("over capacity on %s %s: %s", request.method, request.path,
-                    type(exc).__name__)
+        log.warning("over capacity", extra={**request_fields(request),
+                                             "error": type(exc).__name__})
         return error_response(LiveError(Code.OVER_CAPACITY, "the server is busy; retry shortly",
                                         retry_after_s=1))
     except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.exception("unhandled error", extra=request_fields(request))
         return error_response(LiveError(Code.INTERNAL, "internal error"))
 
 

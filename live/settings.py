@@ -51,6 +51,7 @@ class Settings:
     auto_migrate: bool | None = None  # None: yes for SQLite, no for PostgreSQL
     max_body_bytes: int = 1 << 20
     log_level: str = "INFO"
+    log_format: str = "text"  # text (key=value) | json: one object per line
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -113,6 +114,10 @@ class Settings:
             kwargs["auto_migrate"] = v.lower() in ("1", "true", "yes")
         if (v := get("LOG_LEVEL")) is not None:
             kwargs["log_level"] = v
+        if (v := get("LOG_FORMAT")) is not None:
+            if v.lower() not in ("text", "json"):
+                raise ValueError(f"LIVE_LOG_FORMAT must be text or json, not {v!r}")
+            kwargs["log_format"] = v.lower()
         kwargs.update(overrides)
         return cls(**kwargs).resolved()
 

@@ -87,22 +87,30 @@ async def forward_foreign_sessions(request: web.Request, handler: Handler) -> we
         return await handler(request)
     target = f"http://127.0.0.1:{info.private_port(owner)}{request.path_qs}"
     headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
-    session = request.app[PROXY_SESSION]
     if request.headers.get("Upgrade", "").lower() == "websocket":
-        return await _forward_websocket(request, session, target.replace("http", "ws", 1),
-                                        headers)
-    body = await request.read()
+        return await _forward_websocket(request, request.app[PROXY_SESSION],
+                                        target.replace("http", "ws", 1), headers)
     try:
-        async with session.request(request.method, target, headers=headers, data=body,
-                                   allow_redirects=False) as upstream:
-            payload = await upstream.read()
-            out_headers = {k: v for k, v in upstream.headers.items()
-                           if k.lower() not in HOP_BY_HOP}
-            return web.Response(body=payload, status=upstream.status, headers=out_headers)
+        return await forward_http(request, target, headers)
     except aiohttp.ClientError:
         # The owner is gone (restarting): the client's session is lost with it;
         # Engine.IO answers 400 for unknown sessions and clients reconnect.
         return web.Response(status=400, text="session unknown")
+
+
+async def forward_http(request: web.Request, target: str,
+                       headers: dict[str, str] | None = None) -> web.Response:
+    """Send `request` on to `target` (another worker's private port) and answer
+    with what it answers. Raises aiohttp.ClientError when it cannot be reached."""
+    if headers is None:
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
+    body = await request.read()
+    async with request.app[PROXY_SESSION].request(request.method, target, headers=headers,
+                                                  data=body, allow_redirects=False) as upstream:
+        payload = await upstream.read()
+        out_headers = {k: v for k, v in upstream.headers.items()
+                       if k.lower() not in HOP_BY_HOP}
+        return web.Response(body=payload, status=upstream.status, headers=out_headers)
 
 
 async def _forward_websocket(request: web.Request, session: aiohttp.ClientSession, target: str,

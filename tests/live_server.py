@@ -73,16 +73,17 @@ def serve_in_thread(settings: Settings,
 
 
 @contextmanager
-def serve_in_subprocess(data_dir: Path) -> Iterator[str]:
+def serve_in_subprocess(data_dir: Path, env: dict[str, str] | None = None) -> Iterator[str]:
     """Run `live serve` as its own process (SQLite in `data_dir`); yields its base URL.
 
-    For long fuzzing runs: nothing the server does can leak into the test
-    process's threads or event loops.
+    For long fuzzing runs and browser tests: nothing the server does can leak
+    into the test process's threads or event loops. `env` adds LIVE_* settings.
     """
     port = free_port()
-    env = dict(os.environ, LIVE_DATA_DIR=str(data_dir), LIVE_SECRET="fuzz-secret-0123456789ab")
-    env.pop("LIVE_DATABASE_URL", None)
-    env.pop("LIVE_REDIS_URL", None)
+    base_env = dict(os.environ, LIVE_DATA_DIR=str(data_dir), LIVE_SECRET="fuzz-secret-0123456789ab")
+    base_env.pop("LIVE_DATABASE_URL", None)
+    base_env.pop("LIVE_REDIS_URL", None)
+    env = {**base_env, **(env or {})}
     log = (data_dir / "server.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "live.cli", "serve", "--port", str(port)],
                             env=env, stdout=log, stderr=log)

@@ -316,6 +316,7 @@ TABLE = [
         setup=fresh_room),
     Row("POST", "/api/v1/draws/{draw_id}/end", HOST_ONLY.format(ok=200), setup=fresh_draw),
     Row("GET", "/api/v1/draws/{draw_id}", PUBLIC_200),
+    Row("GET", "/api/v1/draws/{draw_id}/winners", HOST_ONLY.format(ok=200)),
     Row("POST", "/api/v1/rooms/{room_id}/subscribe", VIEWERS.format(ok=200),
         setup=scheduled_room),
     Row("DELETE", "/api/v1/rooms/{room_id}/subscribe", VIEWERS.format(ok=200),
@@ -333,7 +334,8 @@ TABLE = [
     Row("GET", "/api/v1/me/stats", "401 403 403 200 403 403 403", query="room_id={room_id}"),
     Row("GET", "/api/v1/me/network", ACCOUNTS),
     Row("GET", "/api/v1/rooms/{room_id}/leaderboard", HOST_ONLY.format(ok=200)),
-    Row("GET", "/api/v1/distribution/commissions.csv", ANY_HOST.format(ok=200)),
+    # each account its own rows: a host its ledger, a 团长 its own entries
+    Row("GET", "/api/v1/distribution/commissions.csv", ACCOUNTS),
     # numbers and exports
     Row("GET", "/api/v1/rooms/{room_id}/stats", HOST_ONLY.format(ok=200)),
     Row("GET", "/api/v1/rooms/{room_id}/stats/series", HOST_ONLY.format(ok=200)),
@@ -342,6 +344,7 @@ TABLE = [
         body={"event": "product_opened"}),
     Row("GET", "/api/v1/stats/customers", ANY_HOST.format(ok=200)),
     Row("GET", "/api/v1/stats/customers.csv", ANY_HOST.format(ok=200)),
+    Row("GET", "/api/v1/stats/orders.csv", HOST_ONLY.format(ok=200), query="room_id={room_id}"),
     # video: real offers and sessions (our own WebRTC peers); only a session's owner
     # ends it. Nobody publishes in the world's room, and "v=0" is no offer: 400 first.
     Row("POST", "/api/v1/rooms/{room_id}/whip", HOST_ONLY.format(ok=201), setup=offering,

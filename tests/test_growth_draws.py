@@ -160,3 +160,35 @@ async def test_a_draw_with_fewer_eligible_than_winners_gives_everyone_a_prize(
     await app[keys.JOBS].run_all(app)
     d = (await api.get(f"/api/v1/draws/{r['id']}")).body
     assert d["eligible"] == [a.id] and d["winner_ids"] == [a.id]
+
+
+async def test_only_the_host_reads_the_winners_nicknames_and_only_after_the_end(
+        timed: tuple[Api, web.Application], clock: FakeClock) -> None:
+    api, _ = timed
+    host, other = await api.host(), await api.host()
+    room = await api.room(host)
+    rid = room["id"]
+    a, b = await api.viewer("阿花"), await api.viewer("小明")
+    for who in (a, b):
+        async with sio_client(api.client, who.token) as s:
+            assert (await s.join(rid))["ok"]
+    r = await api.post(f"/api/v1/rooms/{rid}/draws", {
+        "prize": "福袋", "winners": 1, "eligibility": "joined", "duration_s": 60},
+        token=host.token)
+    assert r.status == 201, r.body
+    path = f"/api/v1/draws/{r['id']}/winners"
+    running = await api.get(path, token=host.token)
+    assert running.status == 200 and running.body == {
+        "draw_id": r["id"], "status": "running", "winners": []}
+    clock.advance(5)
+    ended = await api.post(f"/api/v1/draws/{r['id']}/end", token=host.token)
+    assert ended.status == 200, ended.body
+    winner = ended["winner_ids"][0]
+    out = await api.get(path, token=host.token)
+    assert out.status == 200 and out["status"] == "ended"
+    assert out["winners"] == [{"viewer_id": winner,
+                               "nickname": {a.id: "阿花", b.id: "小明"}[winner]}]
+    assert (await api.get(path, token=other.token)).status == 403
+    assert (await api.get(path, token=a.token)).status == 403
+    assert (await api.get(path)).status == 401
+    assert (await api.get("/api/v1/draws/nope/winners", token=host.token)).status == 404

@@ -431,7 +431,7 @@ async def test_commission_never_exceeds_the_configured_share(clocked: Api,
         assert paid == 3 * (total * 3333 // 10000) <= total * 9999 // 10000
 
 
-async def test_ledger_csv_for_the_host(clocked: Api, clock: FakeClock) -> None:
+async def test_ledger_csv_for_the_host_and_each_leader(clocked: Api, clock: FakeClock) -> None:
     api, app = clocked, app_of(clocked)
     ch = await chain(api)
     room_id = str(ch.room["id"])
@@ -450,5 +450,10 @@ async def test_ledger_csv_for_the_host(clocked: Api, clock: FakeClock) -> None:
     assert [(r["leader_id"], r["level"], r["amount_cents"], r["amount_yuan"], r["status"])
             for r in rows] == [(ch.c.id, "1", "999", "9.99", "frozen"),
                                (ch.b.id, "2", "299", "2.99", "frozen")]
-    refused = await api.get("/api/v1/distribution/commissions.csv", token=ch.c.token)
-    assert refused.status == 403
+    async with api.client.get("/api/v1/distribution/commissions.csv",
+                              headers={"Authorization": f"Bearer {ch.b.token}"}) as resp:
+        assert resp.status == 200  # a 团长 gets its own rows only
+        own = list(csvmod.DictReader((await resp.read()).decode("utf-8-sig").splitlines()))
+    assert [(r["leader_id"], r["amount_cents"]) for r in own] == [(ch.b.id, "299")]
+    viewer = await api.get("/api/v1/distribution/commissions.csv", token=v.token)
+    assert viewer.status == 403

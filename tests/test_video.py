@@ -7,6 +7,7 @@ each is bounded by timeouts so a broken relay fails instead of hanging.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -92,12 +93,14 @@ async def test_viewer_decodes_the_publishers_frames_at_their_size(
     await pub.pc.close()
 
 
+@pytest.mark.parametrize("fmt", ["rgb24", "yuvj420p"])
 async def test_non_yuv420p_source_reaches_several_viewers_without_crashing(
         api: Api, client: TestClient, app: web.Application,
-        http: aiohttp.ClientSession) -> None:  # type: ignore[type-arg]
-    """aiortc #767/#1206: several encoders reformatting one rgb24 frame crash the
-    process. Feed the relay rgb24 frames directly (as a decoder of a full-range
-    or RGB source would) and watch with three viewers."""
+        http: aiohttp.ClientSession, fmt: str) -> None:  # type: ignore[type-arg]
+    """aiortc #767/#1206/#530: several encoders reformatting one rgb24 (MJPEG
+    camera) or yuvj420p (full-range H.264) frame crash the process. Feed the
+    relay such frames directly, as the decoder of such a source would, and
+    watch with three viewers."""
     host = await api.host()
     room = await api.room(host)
     base = base_of(client)
@@ -107,8 +110,7 @@ async def test_non_yuv420p_source_reaches_several_viewers_without_crashing(
     hub = app[keys.VIDEO]
     b = hub.rooms[room["id"]]
     assert b.video is not None
-    rgb = SyntheticVideo(320, 240, fps=15, fmt="rgb24")
-    b.video._source = rgb  # the relay reads the ingest track, which reads this
+    b.video._source = SyntheticVideo(320, 240, fps=15, fmt=fmt)  # what the relay reads
     viewers = [await api.viewer() for _ in range(3)]
     watches = [await whep(http, f"{base}/api/v1/rooms/{room['id']}/whep", v.token,
                           kinds=("video",)) for v in viewers]
@@ -236,6 +238,93 @@ async def test_viewers_joining_and_leaving_quickly_leave_the_relay_working(
     await until(lambda: "video" in last.tracks, what="track")
     assert len(await frames(last.tracks["video"], 5)) == 5
     await last.pc.close()
+    await pub.pc.close()
+
+
+async def test_twenty_viewers_coming_and_going_in_a_row_leave_the_relay_serving(
+        api: Api, client: TestClient, app: web.Application,
+        http: aiohttp.ClientSession) -> None:  # type: ignore[type-arg]
+    app[keys.VIDEO].connect_timeout_s = 3  # viewers gone before ICE finished
+    host = await api.host()
+    room = await api.room(host)
+    base = base_of(client)
+    pub = await whip(http, base, room["id"], host.token, SyntheticVideo(), AudioStreamTrack())
+    assert pub.status == 201, pub.body
+    viewer = await api.viewer()
+    url = f"{base}/api/v1/rooms/{room['id']}/whep"
+    for i in range(20):
+        w = await whep(http, url, viewer.token, kinds=("video", "audio")[: 1 + i % 2])
+        assert w.status == 201, (i, w.body)
+        if i % 5 == 0:  # some stay for a frame, most leave at once
+            await until(lambda w=w: "video" in w.tracks, what="track")
+            assert len(await frames(w.tracks["video"], 1)) == 1
+        if i % 2 == 0:
+            assert await delete(http, base, w.location or "", viewer.token) == 200
+        await w.pc.close()  # odd ones just vanish
+    assert app[keys.VIDEO].health(room["id"])["publishing"] is True
+    await until(lambda: app[keys.VIDEO].health(room["id"])["viewers"] == 0, timeout=30,
+                what="vanished viewers to be noticed")
+    last = await whep(http, url, viewer.token)
+    assert last.status == 201
+    await until(lambda: "video" in last.tracks and "audio" in last.tracks, what="tracks")
+    assert len(await frames(last.tracks["video"], 5)) == 5
+    assert len(await frames(last.tracks["audio"], 5)) == 5
+    await last.pc.close()
+    await pub.pc.close()
+
+
+def _without(sdp: str, *prefixes: str) -> str:
+    return "\r\n".join(line for line in sdp.split("\r\n") if not line.startswith(prefixes))
+
+
+MANGLED_OFFERS: dict[str, Any] = {
+    "no DTLS fingerprint": lambda s: _without(s, "a=fingerprint"),
+    "no DTLS role": lambda s: _without(s, "a=setup"),
+    "no ICE credentials": lambda s: _without(s, "a=ice-ufrag", "a=ice-pwd"),
+    "only unknown codecs": lambda s: "\r\n".join(
+        line.split(" ")[0] + " X-NOPE/90000" if line.startswith("a=rtpmap") else line
+        for line in s.split("\r\n")),
+    "cut in half": lambda s: s[: len(s) // 2],
+    "media line without port": lambda s: re.sub(r"m=video \d+ ", "m=video x ", s),
+}
+
+
+async def test_mangled_offers_are_invalid_and_leave_the_relay_working(
+        api: Api, client: TestClient, app: web.Application,
+        http: aiohttp.ClientSession) -> None:  # type: ignore[type-arg]
+    host = await api.host()
+    room = await api.room(host)
+    viewer = await api.viewer()
+    base = base_of(client)
+    whip_path = f"/api/v1/rooms/{room['id']}/whip"
+    whep_path = f"/api/v1/rooms/{room['id']}/whep"
+    sender = new_pc()
+    sender.addTransceiver(SyntheticVideo(), direction="sendonly")
+    await sender.setLocalDescription(await sender.createOffer())
+    publish_offer = sender.localDescription.sdp
+    await sender.close()
+    watch_offer = await real_offer()
+    for name, mangle in MANGLED_OFFERS.items():
+        assert mangle(publish_offer) != publish_offer, name
+        r = await sdp_post(api, whip_path, mangle(publish_offer), host.token)
+        assert (r.status, r.code) == (400, "invalid"), (name, r.body)
+    r = await api.post(whip_path, raw=b"v=0\r\n\xff\xfe", token=host.token,
+                       headers={"Content-Type": "application/sdp"})
+    assert (r.status, r.code) == (400, "invalid")
+    assert app[keys.VIDEO].rooms == {}  # every half-made broadcast was undone
+
+    pub = await whip(http, base, room["id"], host.token, SyntheticVideo())
+    assert pub.status == 201, pub.body
+    for name, mangle in MANGLED_OFFERS.items():
+        r = await sdp_post(api, whep_path, mangle(watch_offer), viewer.token)
+        assert (r.status, r.code) == (400, "invalid"), (name, r.body)
+    assert app[keys.VIDEO].health(room["id"])["viewers"] == 0
+    assert len(app[keys.VIDEO].sessions) == 1  # the publisher's only
+    watch = await whep(http, f"{base}{whep_path}", viewer.token)
+    assert watch.status == 201
+    await until(lambda: "video" in watch.tracks, what="track")
+    assert len(await frames(watch.tracks["video"], 3)) == 3
+    await watch.pc.close()
     await pub.pc.close()
 
 
@@ -413,3 +502,37 @@ async def test_room_playback_points_viewers_at_an_external_whep_server(
     assert (await health(api, room["id"], host))["publishing"] is False
     await watch.pc.close()
     await pub.pc.close()
+
+
+async def test_whep_answers_cors_for_allowed_origins_only(api: Api) -> None:
+    """A player on another origin may use this server as its external WHEP
+    server: preflight, errors and answers carry CORS for allowed origins."""
+    host = await api.host()
+    viewer = await api.viewer()
+    room = await api.room(host)
+    path = f"/api/v1/rooms/{room['id']}/whep"
+    other_origin = "http://localhost:5999"  # localhost on any port is allowed by default
+    r = await api.call("OPTIONS", path, headers={
+        "Origin": other_origin, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type"})
+    assert r.status == 204
+    assert r.headers["Access-Control-Allow-Origin"] == other_origin
+    assert "POST" in r.headers["Access-Control-Allow-Methods"]
+    assert "authorization" in r.headers["Access-Control-Allow-Headers"].lower()
+    r = await api.call("OPTIONS", f"{path}/whep_x", headers={"Origin": other_origin})
+    assert "DELETE" in r.headers["Access-Control-Allow-Methods"]
+    # An error answer is readable by the player (it waits on not_running).
+    r = await sdp_post(api, path, await real_offer(), viewer.token)
+    assert (r.status, r.code) == (409, "not_running")
+    r = await api.call("POST", path, raw=(await real_offer()).encode(), token=viewer.token,
+                       headers={"Content-Type": "application/sdp", "Origin": other_origin})
+    assert r.status == 409
+    assert r.headers["Access-Control-Allow-Origin"] == other_origin
+    assert "Location" in r.headers["Access-Control-Expose-Headers"]
+    # Other origins get nothing; nor do other endpoints.
+    for p in (path, f"/api/v1/rooms/{room['id']}/video"):
+        r = await api.call("OPTIONS", p, headers={"Origin": "https://evil.example"})
+        assert "Access-Control-Allow-Origin" not in r.headers
+    r = await api.get(f"/api/v1/rooms/{room['id']}/video", token=host.token,
+                      headers={"Origin": other_origin})
+    assert "Access-Control-Allow-Origin" not in r.headers

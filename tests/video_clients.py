@@ -103,8 +103,12 @@ async def whip(http: aiohttp.ClientSession, base: str, room_id: str, token: str,
     pc = new_pc()
     for track in tracks:
         pc.addTransceiver(track, direction="sendonly")
-    status, body, location = await _post_offer(
-        http, f"{base}/api/v1/rooms/{room_id}/whip", token, pc)
+    try:
+        status, body, location = await _post_offer(
+            http, f"{base}/api/v1/rooms/{room_id}/whip", token, pc)
+    except BaseException:
+        await pc.close()
+        raise
     if status == 201:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=body, type="answer"))
     else:
@@ -125,8 +129,12 @@ async def whep(http: aiohttp.ClientSession, url: str, token: str | None,
     headers = {"Content-Type": "application/sdp"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    async with http.post(url, data=pc.localDescription.sdp, headers=headers) as r:
-        ex.status, ex.body, ex.location = r.status, await r.text(), r.headers.get("Location")
+    try:
+        async with http.post(url, data=pc.localDescription.sdp, headers=headers) as r:
+            ex.status, ex.body, ex.location = r.status, await r.text(), r.headers.get("Location")
+    except BaseException:
+        await pc.close()
+        raise
     if ex.status == 201:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=ex.body, type="answer"))
     else:
@@ -156,3 +164,35 @@ async def delete(http: aiohttp.ClientSession, base: str, location: str,
 
 __all__ = ["AudioStreamTrack", "Exchange", "SyntheticVideo", "delete", "frames", "new_pc",
            "whep", "whip"]
+
+
+def write_hls(directory: Any, seconds: int = 8, width: int = 320, height: int = 240,
+              fps: int = 15) -> str:
+    """A real HLS stream (H.264 in MPEG-TS segments of 1 s, VOD playlist) of a
+    moving picture, written with PyAV's libx264; returns the playlist's name."""
+    import os
+
+    playlist = os.path.join(str(directory), "index.m3u8")
+    out = av.open(playlist, "w", format="hls", options={
+        "hls_time": "1", "hls_list_size": "0", "hls_playlist_type": "vod",
+        "hls_segment_filename": os.path.join(str(directory), "seg%03d.ts")})
+    stream = out.add_stream("libx264", rate=fps)
+    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+    stream.options = {"preset": "ultrafast", "g": str(fps), "keyint_min": str(fps),
+                      "sc_threshold": "0"}
+    for i in range(seconds * fps):
+        frame = av.VideoFrame(width, height, "yuv420p")
+        luma, *chroma = frame.planes
+        x0 = (i * 8) % width  # a bright bar crossing a grey picture
+        row = bytes(235 if x0 <= x < x0 + width // 8 else 60 for x in range(luma.line_size))
+        luma.update(row * (luma.buffer_size // luma.line_size))
+        for p, plane in enumerate(chroma):  # the colour drifts too
+            plane.update(bytes([(i * 3 + p * 90) % 256]) * plane.buffer_size)
+        frame.pts = i
+        frame.time_base = fractions.Fraction(1, fps)
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode(None):
+        out.mux(packet)
+    out.close()
+    return "index.m3u8"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -291,15 +292,29 @@ async def list_orders(request: web.Request, *, principal: Principal,
 async def pay_order(request: web.Request, *, principal: Principal) -> dict[str, Any]:
     """Pay with the built-in sandbox provider (paid at once)."""
     app = request.app
-    async with transaction(app) as session:
-        order = await service.order_for(session, request.match_info["order_id"], principal)
-        events = await service.pay_order(
-            session, order=order, provider=SANDBOX.name,
-            payment_ref=SANDBOX.payment_ref(order.id), hooks=app[keys.ORDER_HOOKS],
-            now=app[keys.CLOCK].now())
-        out = service.order_dict(order)
+    async with counting_payment_failures(app):
+        async with transaction(app) as session:
+            order = await service.order_for(session, request.match_info["order_id"],
+                                            principal)
+            events = await service.pay_order(
+                session, order=order, provider=SANDBOX.name,
+                payment_ref=SANDBOX.payment_ref(order.id), hooks=app[keys.ORDER_HOOKS],
+                now=app[keys.CLOCK].now())
+            out = service.order_dict(order)
     await publish(app, events)
     return out
+
+
+@contextlib.asynccontextmanager
+async def counting_payment_failures(app: web.Application) -> AsyncIterator[None]:
+    """A refused payment (expired, not pending, bad signature...) counts in
+    `live_payment_failures{reason=<error code>}`."""
+    try:
+        yield
+    except LiveError as err:
+        app[keys.METRICS].payment_failures.labels(err.code).inc()
+        log.info("payment refused reason=%s", err.code)
+        raise
 
 
 @routes.post("/api/v1/orders/{order_id}/cancel", response=OrderOut, auth=VIEWER,
@@ -334,25 +349,28 @@ async def _give_back(request: web.Request, principal: Principal,
 async def payment_webhook(request: web.Request, *, body: Body[WebhookIn]) -> dict[str, Any]:
     """Signed confirmation from a payment adapter: `X-Live-Signature: sha256=<hex>`."""
     app = request.app
-    raw = await request.read()
-    if len(raw) > app[keys.SETTINGS].max_body_bytes:
-        raise LiveError(Code.PAYLOAD_TOO_LARGE, "body too large")
-    if not verify_webhook(app[keys.SETTINGS].secret, raw, request.headers.get(SIGNATURE_HEADER)):
-        raise LiveError(Code.UNAUTHORIZED, "bad or missing webhook signature")
-    try:
-        payload = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise LiveError(Code.INVALID, "body is not JSON", fields=[]) from None
-    data = parse(WebhookIn, payload)
-    async with transaction(app) as session:
-        order = await session.get(Order, data.order_id)
-        if order is None:
-            raise not_found("order")
-        events: list[Event] = []
-        if order.status != "paid":  # providers retry: a repeated confirmation is a no-op
-            events = await service.pay_order(
-                session, order=order, provider=data.provider, payment_ref=data.payment_ref,
-                hooks=app[keys.ORDER_HOOKS], now=app[keys.CLOCK].now())
-        out = service.order_dict(order)
+    async with counting_payment_failures(app):
+        raw = await request.read()
+        if len(raw) > app[keys.SETTINGS].max_body_bytes:
+            raise LiveError(Code.PAYLOAD_TOO_LARGE, "body too large")
+        if not verify_webhook(app[keys.SETTINGS].secret, raw,
+                              request.headers.get(SIGNATURE_HEADER)):
+            raise LiveError(Code.UNAUTHORIZED, "bad or missing webhook signature")
+        try:
+            payload = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise LiveError(Code.INVALID, "body is not JSON", fields=[]) from None
+        data = parse(WebhookIn, payload)
+        async with transaction(app) as session:
+            order = await session.get(Order, data.order_id)
+            if order is None:
+                raise not_found("order")
+            events: list[Event] = []
+            if order.status != "paid":  # providers retry: a repeated confirmation is a no-op
+                events = await service.pay_order(
+                    session, order=order, provider=data.provider,
+                    payment_ref=data.payment_ref, hooks=app[keys.ORDER_HOOKS],
+                    now=app[keys.CLOCK].now())
+            out = service.order_dict(order)
     await publish(app, events)
     return {"ok": True, "order": out}

@@ -142,41 +142,73 @@ def clean_text(text: str) -> str:
     return text
 
 
-async def post_message(session: AsyncSession, *, room_id: str, user: Principal, text: str,
-                       client_msg_id: str | None,
-                       now: datetime) -> tuple[ChatMessage, list[Event]]:
-    """Store an accepted message. Checks, in order: room ended, banned, muted,
+async def check_message(session: AsyncSession, *, room_id: str, user: Principal, text: str,
+                        now: datetime) -> tuple[str, bool]:
+    """May `user` say `text` now? Checks, in order: room ended, banned, muted,
     empty, too long, blocked word, slow mode. The room's host is exempt from
-    mute, ban and slow mode (it moderates)."""
-    room = await session.get(Room, room_id)
-    if room is None:
+    mute, ban and slow mode (it moderates). Only reads, so the caller can run
+    it before its write transaction; returns the cleaned text and whether slow
+    mode applies (then `store_message` checks it again, under the write lock)."""
+    # One round trip for the room and everything moderation says about this user.
+    def about_user(column: Any, model: Any) -> Any:
+        return select(column).where(model.room_id == room_id, model.user_id == user.id) \
+            .scalar_subquery()
+
+    row = (await session.execute(
+        select(Room.status, Room.host_id,
+               about_user(ChatBan.created_at, ChatBan),
+               about_user(ChatMute.created_at, ChatMute), about_user(ChatMute.until, ChatMute),
+               select(ChatSettings.slow_mode_s).where(ChatSettings.room_id == room_id)
+               .scalar_subquery(),
+               select(ChatSettings.blocked_words).where(ChatSettings.room_id == room_id)
+               .scalar_subquery())
+        .where(Room.id == room_id))).first()
+    if row is None:
         raise LiveError(Code.NOT_FOUND, "room not found")
-    if room.status == "ended":
+    status, host_id, banned_at, muted_at, mute_until, slow_mode_s, blocked_words = row
+    if status == "ended":
         raise LiveError(Code.ROOM_NOT_LIVE, "the room has ended")
-    is_host = user.role == "host" and room.host_id == user.id
+    is_host = user.role == "host" and host_id == user.id
     if not is_host:
-        if await is_banned(session, room_id=room_id, user_id=user.id):
+        if banned_at is not None:
             raise chat_error(ChatCode.BANNED, "you are banned from this room")
-        mute = await session.get(ChatMute, (room_id, user.id))
-        if mute is not None and (mute.until is None or mute.until > now):
+        if muted_at is not None and (mute_until is None or mute_until > now):
             extra = {}
-            if mute.until is not None:
-                extra["retry_after_s"] = round((mute.until - now).total_seconds(), 3)
+            if mute_until is not None:
+                extra["retry_after_s"] = round((mute_until - now).total_seconds(), 3)
             raise chat_error(ChatCode.MUTED, "you are muted in this room", **extra)
     text = clean_text(text)
-    slow_mode_s, words = await settings_of(session, room_id)
+    slow_mode_s = slow_mode_s or 0
     lowered = text.casefold()
-    for word in words:
+    for word in json.loads(blocked_words or "[]"):
         if word.casefold() in lowered:
             raise chat_error(ChatCode.BLOCKED_WORD, "the message contains a blocked word")
-    if slow_mode_s > 0 and not is_host:
-        last = await session.scalar(
-            select(func.max(ChatMessage.created_at)).where(
-                ChatMessage.room_id == room_id, ChatMessage.user_id == user.id))
-        if last is not None and last + timedelta(seconds=slow_mode_s) > now:
-            wait = (last + timedelta(seconds=slow_mode_s) - now).total_seconds()
-            raise chat_error(ChatCode.SLOW_MODE, f"slow mode: one message per {slow_mode_s} s",
-                             retry_after_s=round(wait, 3))
+    slow = slow_mode_s > 0 and not is_host
+    if slow:
+        await check_slow_mode(session, room_id=room_id, user_id=user.id,
+                              slow_mode_s=slow_mode_s, now=now)
+    return text, slow
+
+
+async def check_slow_mode(session: AsyncSession, *, room_id: str, user_id: str,
+                          slow_mode_s: int, now: datetime) -> None:
+    last = await session.scalar(
+        select(func.max(ChatMessage.created_at)).where(
+            ChatMessage.room_id == room_id, ChatMessage.user_id == user_id))
+    if last is not None and last + timedelta(seconds=slow_mode_s) > now:
+        wait = (last + timedelta(seconds=slow_mode_s) - now).total_seconds()
+        raise chat_error(ChatCode.SLOW_MODE, f"slow mode: one message per {slow_mode_s} s",
+                         retry_after_s=round(wait, 3))
+
+
+async def store_message(session: AsyncSession, *, room_id: str, user: Principal, text: str,
+                        client_msg_id: str | None, slow: bool,
+                        now: datetime) -> tuple[ChatMessage, list[Event]]:
+    """Store a message `check_message` accepted (in the write transaction)."""
+    if slow:  # two messages racing each other must not both pass slow mode
+        slow_mode_s, _words = await settings_of(session, room_id)
+        await check_slow_mode(session, room_id=room_id, user_id=user.id,
+                              slow_mode_s=slow_mode_s, now=now)
     message = ChatMessage(id=new_id("msg"), room_id=room_id, user_id=user.id,
                           user_role=user.role, nickname=user.name, text=text,
                           client_msg_id=client_msg_id, seq=None, deleted=False, created_at=now)
@@ -187,10 +219,13 @@ async def post_message(session: AsyncSession, *, room_id: str, user: Principal, 
 
 
 async def set_message_seqs(session: AsyncSession, seqs: dict[str, int]) -> None:
-    """Record the seq each message got when published (after its commit)."""
-    for message_id, seq in sorted(seqs.items()):
-        await session.execute(update(ChatMessage).where(ChatMessage.id == message_id)
-                              .values(seq=seq))
+    """Record the seq each message got when published (after its commit).
+
+    One executemany, not one statement per message: on SQLite this runs under
+    the write lock, and every separate await is a trip through a busy event loop."""
+    if seqs:
+        await session.execute(update(ChatMessage), [{"id": message_id, "seq": seq}
+                                                    for message_id, seq in sorted(seqs.items())])
 
 
 async def list_messages(session: AsyncSession, *, room_id: str, limit: int,

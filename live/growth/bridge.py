@@ -1,4 +1,5 @@
-"""What growth reads from chat: who joined a room, who chatted, who is banned.
+"""What growth reads from chat and accounts: who joined a room, who chatted, who
+is banned, and viewers' nicknames.
 
 Kept out of the growth service modules so they stay free of other domains'
 tables; the transports pass these functions to the services.
@@ -12,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from live.accounts.models import Viewer
 from live.chat import service as chat
 from live.chat.models import ChatMessage
 from live.growth.models import Draw
@@ -36,3 +38,12 @@ async def eligible_viewers(session: AsyncSession, draw: Draw, end: datetime) -> 
         # matched here, not with SQL LIKE: SQLite's LIKE ignores ASCII case
         ids = {user_id for user_id, text in rows if keyword in text}
     return sorted(ids - await chat.banned_users(session, room_id=draw.room_id))
+
+
+async def nicknames(session: AsyncSession, viewer_ids: Sequence[str]) -> dict[str, str]:
+    """Viewer id → nickname, for the ids that exist."""
+    if not viewer_ids:
+        return {}
+    rows = await session.execute(select(Viewer.id, Viewer.nickname)
+                                 .where(Viewer.id.in_(list(viewer_ids))))
+    return {vid: nick for vid, nick in rows}

@@ -15,7 +15,7 @@ from live.errors import conflict, forbidden, invalid
 from live.growth import bridge
 from live.growth.schemas import (
     ClaimReplyOut, ClaimsOut, CouponOut, CreateCouponIn, CreateDrawIn, CreateGroupBuyIn,
-    DrawOut, GroupBuyOut, GroupOut, SubscriptionReplyOut, SubscriptionsOut)
+    DrawOut, DrawWinnersOut, GroupBuyOut, GroupOut, SubscriptionReplyOut, SubscriptionsOut)
 from live.growth.service import coupons, draws, groups, reminders
 from live.realtime.publish import publish
 from live.rooms.service import get_room, room_of_host
@@ -170,6 +170,20 @@ async def get_draw(request: web.Request) -> dict[str, Any]:
     """A draw (seed, eligible and winners once it has ended)."""
     async with request.app[keys.SESSIONS]() as session:
         return draws.draw_dict(await draws.get_draw(session, request.match_info["draw_id"]))
+
+
+@routes.get("/api/v1/draws/{draw_id}/winners", response=DrawWinnersOut, auth=HOST)
+async def draw_winners(request: web.Request, *, principal: Principal) -> dict[str, Any]:
+    """The room's host only: the winners with their (unmasked) nicknames, in draw
+    order, so the prize can be delivered; the public draw carries only ids.
+    Empty while the draw runs."""
+    async with request.app[keys.SESSIONS]() as session:
+        draw = await draws.get_draw(session, request.match_info["draw_id"])
+        await room_of_host(session, draw.room_id, principal)
+        ids = draws.draw_dict(draw)["winner_ids"] or []
+        names = await bridge.nicknames(session, ids)
+    return {"draw_id": draw.id, "status": draw.status,
+            "winners": [{"viewer_id": i, "nickname": names.get(i, "")} for i in ids]}
 
 
 # --- reminders ----------------------------------------------------------------

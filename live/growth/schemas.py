@@ -103,6 +103,17 @@ class DrawOut(BaseModel):
     winner_ids: list[str] | None
 
 
+class DrawWinnerOut(BaseModel):
+    viewer_id: str
+    nickname: str
+
+
+class DrawWinnersOut(BaseModel):
+    draw_id: str
+    status: Literal["running", "ended"]
+    winners: list[DrawWinnerOut]
+
+
 class SubscriptionReplyOut(BaseModel):
     room_id: str
     subscribed: bool

@@ -42,4 +42,6 @@ async def publish(app: web.Application, events: Sequence[Event]) -> list[Envelop
         except Exception:
             log.exception("publish failed room_id=%s types=%s", room_id,
                           [e.type for e in evs])
+            continue
+        app[keys.METRICS].count_events(items)
     return out

@@ -8,6 +8,7 @@ error: {code, message}}`. The handlers below it only do their own work.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -28,7 +29,9 @@ from live.accounts.service import principal_for_token
 from live.chat import service as chat_service
 from live.chat.schemas import ChatIn, JoinIn, LeaveIn, LikeIn
 from live.db import transaction
-from live.errors import Code, LiveError, from_validation_error
+from live.errors import Code, LiveError, from_validation_error, overloaded
+from live.metrics import Metrics
+from live.realtime import wire
 from live.realtime.publish import publish
 from live.realtime.tick import Fanout, Transport, collapse
 from live.rooms.models import Room
@@ -73,21 +76,44 @@ def origin_allowed(settings_origins: tuple[str, ...], origin: str | None,
     return f"{parts.scheme}://{hostname}" in settings_origins
 
 
+YIELD_EVERY = 128  # members written per event-loop turn
+
+
 class SioTransport(Transport):
-    """Frames encoded once: one Socket.IO packet, one Engine.IO packet (whose
-    `encode()` caches), queued on each member's socket without a task per send."""
+    """Frames encoded once (one Socket.IO packet, one Engine.IO packet, one
+    websocket frame) and written to each member's socket in one loop, through
+    the fast path of `wire.py` where it is safe, else engineio's queue."""
 
-    def __init__(self, sio: socketio.AsyncServer) -> None:
+    def __init__(self, sio: socketio.AsyncServer, metrics: Metrics | None = None) -> None:
         self.sio = sio
+        self.metrics = metrics
+        wire.install(sio.eio)
 
-    def encode(self, payload: dict[str, Any]) -> Any:
+    def encode(self, payload: dict[str, Any]) -> wire.Frame:
         pkt = self.sio.packet_class(sio_packet.EVENT, namespace=NAMESPACE,
                                     data=["events", payload])
-        encoded = pkt.encode()
-        return eio_packet.Packet(eio_packet.MESSAGE, encoded)
+        packet = eio_packet.Packet(eio_packet.MESSAGE, pkt.encode())
+        frame = wire.Frame(packet, wire.text_frame(packet.encode()))
+        if self.metrics is not None:
+            self.metrics.frame_bytes.observe(len(frame.wire))
+        return frame
 
-    async def send(self, eio_sid: str, packet: Any) -> None:
-        await self.sio.eio.send_packet(eio_sid, packet)
+    async def send(self, eio_sid: str, frame: wire.Frame) -> None:
+        await self.send_many([eio_sid], frame)
+
+    async def send_many(self, eio_sids: list[str], frame: wire.Frame) -> None:
+        sockets = self.sio.eio.sockets
+        queued = []
+        for i, eio_sid in enumerate(eio_sids):
+            if i and i % YIELD_EVERY == 0:
+                # let database replies and handlers in between: a chat's
+                # transaction should not wait out a whole room's frame per await
+                await asyncio.sleep(0)
+            eio_socket = sockets.get(eio_sid)
+            if eio_socket is not None and wire.write(eio_socket, frame) is False:
+                queued.append(eio_sid)
+        for eio_sid in queued:
+            await self.sio.eio.send_packet(eio_sid, frame.packet)
 
     async def kick(self, sid: str) -> None:
         await self.sio.disconnect(sid, namespace=NAMESPACE)
@@ -145,7 +171,12 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return {"ok": True, **result}
         except LiveError as err:
             return {"ok": False, "error": err.to_dict()}
-        except Exception:
+        except Exception as exc:
+            if overloaded(exc):  # capacity, not a bug: the client may retry (errors.py)
+                log.warning("over capacity on socket event %s: %s", event, type(exc).__name__)
+                return {"ok": False, "error": LiveError(
+                    Code.OVER_CAPACITY, "the server is busy; retry shortly",
+                    retry_after_s=1).to_dict()}
             log.exception("socket event %s failed sid=%s", event, sid)
             return {"ok": False, "error": {"code": Code.INTERNAL.value,
                                            "message": "internal error"}}
@@ -163,9 +194,12 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             raise socketio.exceptions.ConnectionRefusedError(
                 "unauthorized", {"code": "unauthorized", "message": "unknown or revoked token"})
         self.conns[sid] = Conn(sid, principal, visitor_cookie(environ))
+        self.app[keys.METRICS].connections.inc()
 
     async def disconnect(self, sid: str) -> None:
         conn = self.conns.pop(sid, None)
+        if conn is not None:
+            self.app[keys.METRICS].connections.dec()
         if conn is not None and conn.room_id is not None:
             await self._leave_room(conn)
 
@@ -240,8 +274,9 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         pending = app[PENDING_SEQ]
         settings = app[keys.SETTINGS]
         try:
-            # One transaction: the duplicate check, the bucket, the message, its stats.
-            async with transaction(app) as session:
+            # Reads first, without the write turn (SQLite admits one writer):
+            # the duplicate check, the bucket, the moderation checks.
+            async with app[keys.SESSIONS]() as session:
                 if data.client_msg_id is not None:
                     first = await chat_service.find_by_client_msg_id(
                         session, room_id=data.room_id, user_id=principal.id,
@@ -257,9 +292,13 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                     raise chat_service.chat_error(chat_service.ChatCode.RATE_LIMITED,
                                                   "too many messages",
                                                   retry_after_s=round(wait, 3))
-                message, events = await chat_service.post_message(
-                    session, room_id=data.room_id, user=principal, text=data.text,
-                    client_msg_id=data.client_msg_id, now=now)
+                text, slow = await chat_service.check_message(
+                    session, room_id=data.room_id, user=principal, text=data.text, now=now)
+            # Then one short transaction: the message and its stats.
+            async with transaction(app) as session:
+                message, events = await chat_service.store_message(
+                    session, room_id=data.room_id, user=principal, text=text,
+                    client_msg_id=data.client_msg_id, slow=slow, now=now)
                 await stats_service.count_chat(session, room_id=data.room_id, now=now)
         except IntegrityError:
             # the same client_msg_id raced itself: answer with the first one
@@ -355,7 +394,8 @@ def attach_socketio(app: web.Application) -> socketio.AsyncServer:
 
 async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx, after the broker's: room ticks stop before the broker closes."""
-    fanout = Fanout(app[keys.BROKER], SioTransport(app[keys.SIO]))
+    metrics = app[keys.METRICS]
+    fanout = Fanout(app[keys.BROKER], SioTransport(app[keys.SIO], metrics), metrics=metrics)
     await fanout.start()
     app[FANOUT] = fanout
     yield

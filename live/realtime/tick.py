@@ -4,8 +4,8 @@ One `RoomFanout` per room with members on this worker. The broker delivers the
 room's envelopes (in seq order) to `on_envelope`, which only appends and wakes
 the room's tick task. The tick sends at once when the room has been quiet, then
 at most once per `tick_s` while events keep coming: every frame is encoded once
-(one Socket.IO packet, one Engine.IO packet whose encoding is cached) and the
-same packet object is queued on every member's socket. A quiet room's task
+(one Socket.IO packet, one Engine.IO packet, one websocket frame) and written
+to every member's socket in one loop (`wire.py`). A quiet room's task
 sleeps on an `asyncio.Event`: it costs nothing per tick; a room without members
 stops its task and unsubscribes.
 
@@ -29,9 +29,12 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from live.realtime.broker import Broker, Envelope, Item
+
+if TYPE_CHECKING:
+    from live.metrics import Metrics
 
 log = logging.getLogger("live.realtime.tick")
 
@@ -79,8 +82,14 @@ class RoomFanout:
     status: str | None = None  # last `status` event seen (the transports' cache)
     frames: int = 0
     stopped: bool = False
+    # loop times for the tick-lag metric: when the buffer's first envelope came,
+    # and when the last frame went out
+    first_at: float | None = None
+    flushed_at: float = 0.0
 
     def on_envelope(self, env: Envelope) -> None:
+        if not self.buffer:
+            self.first_at = asyncio.get_running_loop().time()
         self.buffer.append(env)
         if env.type == "status":
             self.status = env.data.get("status")
@@ -96,6 +105,10 @@ class Transport:
     async def send(self, eio_sid: str, packet: Any) -> None:
         raise NotImplementedError
 
+    async def send_many(self, eio_sids: list[str], packet: Any) -> None:
+        for eio_sid in eio_sids:
+            await self.send(eio_sid, packet)
+
     async def kick(self, sid: str) -> None:
         raise NotImplementedError
 
@@ -103,13 +116,19 @@ class Transport:
 class Fanout:
     """Every room with members on this worker, and their ticks."""
 
-    def __init__(self, broker: Broker, transport: Transport, tick_s: float = TICK_S) -> None:
+    def __init__(self, broker: Broker, transport: Transport, tick_s: float = TICK_S,
+                 metrics: Metrics | None = None) -> None:
         self.broker = broker
         self.transport = transport
         self.tick_s = tick_s
+        self.metrics = metrics
         self.rooms: dict[str, RoomFanout] = {}
-        self.state = StatePublisher(broker, tick_s)
+        self.state = StatePublisher(broker, tick_s, metrics)
         self.closed = False
+
+    def _count_rooms(self) -> None:
+        if self.metrics is not None:
+            self.metrics.rooms_active.set(len(self.rooms))
 
     async def start(self) -> None:
         self.state.start()
@@ -128,6 +147,7 @@ class Fanout:
         if rf is None:
             rf = RoomFanout(room_id)
             self.rooms[room_id] = rf
+            self._count_rooms()
             rf.joining += 1
             try:
                 await self.broker.listen(room_id, rf.on_envelope)
@@ -137,6 +157,7 @@ class Fanout:
             except BaseException:
                 rf.joining -= 1
                 self.rooms.pop(room_id, None)
+                self._count_rooms()
                 with contextlib.suppress(Exception):
                     await self.broker.unlisten(room_id, rf.on_envelope)
                 raise
@@ -176,6 +197,7 @@ class Fanout:
         rf.stopped = True
         rf.wake.set()
         self.rooms.pop(rf.room_id, None)
+        self._count_rooms()
         if rf.task is not None and rf.task is not asyncio.current_task():
             rf.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -203,7 +225,20 @@ class Fanout:
                 log.exception("tick failed room_id=%s", rf.room_id)
             await asyncio.sleep(self.tick_s)  # the coalescing window
 
+    def _observe_lag(self, rf: RoomFanout) -> None:
+        """Tick lag: how late this flush runs after it was due. It was due when the
+        first buffered envelope arrived, or one tick after the previous frame if
+        that is later (the coalescing window is by design, not lag). Lag grows
+        when the event loop is overloaded."""
+        if self.metrics is None or rf.first_at is None:
+            return
+        now = asyncio.get_running_loop().time()
+        due = max(rf.first_at, rf.flushed_at + self.tick_s)
+        self.metrics.tick_lag.observe(max(0.0, now - due))
+
     async def flush(self, rf: RoomFanout) -> None:
+        self._observe_lag(rf)
+        rf.first_at = None
         events, rf.buffer = rf.buffer, []
         events = [e for e in events if e.seq > rf.flushed_max]
         if events and (events[0].seq != rf.flushed_max + 1
@@ -217,17 +252,22 @@ class Fanout:
         transport = self.transport
         packet = transport.encode(frame_payload(rf.room_id, events))
         first = events[0].seq
-        for member in list(rf.members.values()):
-            if member.after_seq < first:
-                await transport.send(member.eio_sid, packet)
-            else:
+        members = list(rf.members.values())
+        # Flushed before it is sent: sending yields to the loop now and then, and
+        # a member attached meanwhile (not in `members`) gets it as catch-up.
+        rf.sent_log.extend(events)
+        rf.flushed_max = events[-1].seq
+        rf.frames += 1
+        rf.flushed_at = asyncio.get_running_loop().time()
+        if self.metrics is not None:
+            self.metrics.frames.inc()
+        await transport.send_many([m.eio_sid for m in members if m.after_seq < first], packet)
+        for member in members:
+            if member.after_seq >= first:  # joined mid-frame: only what follows its snapshot
                 own = [e for e in events if e.seq > member.after_seq]
                 if own:
                     await transport.send(member.eio_sid,
                                          transport.encode(frame_payload(rf.room_id, own)))
-        rf.sent_log.extend(events)
-        rf.flushed_max = events[-1].seq
-        rf.frames += 1
         for e in events:
             if e.type == "moderation" and e.data.get("action") == "ban":
                 await self._kick(rf, str(e.data.get("user_id")))
@@ -274,9 +314,10 @@ class StatePublisher:
     events (commerce's `stock`) are kept as given, newest per state key.
     """
 
-    def __init__(self, broker: Broker, tick_s: float) -> None:
+    def __init__(self, broker: Broker, tick_s: float, metrics: Metrics | None = None) -> None:
         self.broker = broker
         self.tick_s = tick_s
+        self.metrics = metrics
         self.pending: dict[str, dict[str, Item]] = {}
         self.likes: dict[str, int] = {}
         self.viewers: set[str] = set()
@@ -340,6 +381,9 @@ class StatePublisher:
                 await self.broker.publish(room_id, items)
             except Exception:
                 log.exception("state publish failed room_id=%s", room_id)
+                continue
+            if self.metrics is not None:
+                self.metrics.count_events(items)
 
 
 def dumps(data: Any) -> str:

@@ -4,8 +4,6 @@ order and join hooks and the settlement job."""
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import re
 import secrets
@@ -14,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from live import keys
+from live import csvout, keys
 from live.accounts.principal import ACCOUNT, HOST, LEADER, Principal
 from live.accounts.service import principal_for_token
 from live.api import Body, Routes
@@ -23,6 +21,7 @@ from live.db import transaction
 from live.errors import forbidden, not_found
 from live.rooms import service as rooms
 from live.share import poster, service
+from live.share.models import Commission
 from live.share.schemas import (
     CommissionsOut,
     CommissionsQuery,
@@ -221,37 +220,40 @@ async def leaderboard(request: web.Request, *, principal: Principal) -> dict[str
         return {"leaders": await service.leaderboard(session, room_id=room.id)}
 
 
-CSV_COLUMNS = ["entry_id", "order_id", "room_id", "leader_id", "leader_name", "level",
-               "rate_bps", "base_cents", "amount_cents", "amount_yuan", "status", "paid_at",
-               "settle_after", "settled_at", "reversed_at"]
+COMMISSION_COLUMNS = ["entry_id", "order_id", "room_id", "leader_id", "leader_name",
+                      "level", "rate_bps", "base_cents", "amount_cents", "amount_yuan",
+                      "status", "paid_at", "settle_after", "settled_at", "reversed_at"]
 
 
-def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    # a name starting like a formula must not run in a spreadsheet
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-@routes.get("/api/v1/distribution/commissions.csv", query=LedgerQuery, auth=HOST)
+@routes.get("/api/v1/distribution/commissions.csv", query=LedgerQuery,
+            auth=ACCOUNT, produces="text/csv")
 async def ledger_csv(request: web.Request, *, principal: Principal,
-                     query: LedgerQuery) -> web.Response:
-    """The host's commission ledger as CSV (UTF-8 with BOM), for payouts."""
-    async with request.app[keys.SESSIONS]() as session:
-        rows = await service.ledger_of_host(session, host_id=principal.id, status=query.status)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for c, name in rows:
-        writer.writerow([_cell(v) for v in (
-            c.id, c.order_id, c.room_id, c.leader_id, name, c.level, c.rate_bps,
-            c.base_cents, c.amount_cents, f"{c.amount_cents // 100}.{c.amount_cents % 100:02d}",
-            c.status, iso(c.paid_at), iso(c.settle_after), iso(c.settled_at),
-            iso(c.reversed_at))])
-    return web.Response(
-        body=("\ufeff" + out.getvalue()).encode(), status=200,
-        headers={"Content-Type": "text/csv; charset=utf-8",
-                 "Content-Disposition": 'attachment; filename="commissions.csv"',
-                 "Cache-Control": "no-store"})
+                     query: LedgerQuery) -> web.StreamResponse:
+    """The commission ledger as CSV, for payouts: a host's whole ledger, a 团长's own rows."""
+    app = request.app
+    is_host = principal.role == "host"
+    if query.room_id is not None:
+        async with app[keys.SESSIONS]() as session:
+            room = await rooms.get_room(session, query.room_id)
+        if room.host_id != (principal.id if is_host else principal.host_id):
+            raise forbidden("this room belongs to another host")
+
+    async def read(after: Any, limit: int) -> list[tuple[Commission, str]]:
+        async with app[keys.SESSIONS]() as session:
+            return await service.ledger_page(
+                session, host_id=principal.id if is_host else None,
+                leader_id=None if is_host else principal.id, room_id=query.room_id,
+                status=query.status, after_key=after, limit=limit)
+
+    def row(r: tuple[Commission, str]) -> list[Any]:
+        c, name = r
+        return [c.id, c.order_id, c.room_id, c.leader_id, name, c.level, c.rate_bps,
+                c.base_cents, c.amount_cents, csvout.yuan(c.amount_cents), c.status,
+                iso(c.paid_at), iso(c.settle_after), iso(c.settled_at), iso(c.reversed_at)]
+
+    pages = csvout.keyset_pages(read, key=lambda r: (r[0].paid_at, r[0].order_id, r[0].level),
+                                row=row)
+    return await csvout.stream_csv(request, "commissions.csv", COMMISSION_COLUMNS, pages)
 
 
 # --- wiring -------------------------------------------------------------------------

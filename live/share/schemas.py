@@ -121,6 +121,7 @@ class LeaderboardOut(BaseModel):
 
 class LedgerQuery(Query):
     status: Literal["frozen", "settled", "reversed"] | None = None
+    room_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
 
 
 def rules_out(data: dict[str, Any]) -> RulesOut:

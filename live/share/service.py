@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from live.accounts.models import Account
 from live.accounts.principal import Principal
+from live.db import keyset_after
 from live.errors import forbidden, invalid, not_found
 from live.events import Event
 from live.ids import new_id
@@ -442,14 +443,25 @@ async def commissions_of(session: AsyncSession, *, leader_id: str,
             "reversed_cents": int(sums.get("reversed", 0))}
 
 
-async def ledger_of_host(session: AsyncSession, *, host_id: str,
-                         status: str | None) -> list[tuple[Commission, str]]:
-    query = (select(Commission, Account.name).join(Account, Account.id == Commission.leader_id)
-             .where(Commission.host_id == host_id)
-             .order_by(Commission.paid_at, Commission.order_id, Commission.level))
-    if status:
-        query = query.where(Commission.status == status)
-    return [(c, name) for c, name in (await session.execute(query)).all()]
+async def ledger_page(session: AsyncSession, *, host_id: str | None, leader_id: str | None,
+                      room_id: str | None, status: str | None,
+                      after_key: tuple[datetime, str, int] | None,
+                      limit: int) -> list[tuple[Commission, str]]:
+    """One page of ledger entries with the 团长's name, by payment time, order and
+    level (keyset pagination for the CSV export): a host's, or one 团长's own."""
+    c = Commission
+    query = (select(c, Account.name).join(Account, Account.id == c.leader_id)
+             .where(keyset_after((c.paid_at, c.order_id, c.level), after_key))
+             .order_by(c.paid_at, c.order_id, c.level).limit(limit))
+    if host_id is not None:
+        query = query.where(c.host_id == host_id)
+    if leader_id is not None:
+        query = query.where(c.leader_id == leader_id)
+    if room_id is not None:
+        query = query.where(c.room_id == room_id)
+    if status is not None:
+        query = query.where(c.status == status)
+    return [(row, name) for row, name in (await session.execute(query)).all()]
 
 
 # --- figures ----------------------------------------------------------------------

@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from live import keys
+from live import csvout, keys
 from live.accounts.principal import HOST, VIEWER, Principal
 from live.api import Body, Routes
 from live.clock import iso
 from live.db import transaction
 from live.errors import not_found
 from live.rooms import service as rooms
-from live.stats import service
+from live.stats import exports, service
+from live.stats.models import StatsCustomer
 from live.stats.schemas import (
     CustomersOut,
     CustomersQuery,
     FunnelOut,
+    OrdersCsvQuery,
     SeriesOut,
     SeriesQuery,
     StatsOut,
@@ -46,12 +46,13 @@ async def live_counters(app: web.Application, room_id: str, *, likes: int,
     return now_count, max(peak, now_count), likes
 
 
-@routes.get("/api/v1/rooms/{room_id}/stats", response=StatsOut, auth=HOST)
-async def room_stats(request: web.Request, *, principal: Principal) -> dict[str, Any]:
+@routes.get("/api/v1/rooms/{room_id}/stats", response=StatsOut, auth=HOST, session=True)
+async def room_stats(request: web.Request, *, principal: Principal,
+                     session: AsyncSession) -> dict[str, Any]:
     """The room's numbers (at most 2 s behind)."""
     app = request.app
-    async with app[keys.SESSIONS]() as session:
-        room, row = await service.room_with_stats(session, request.match_info["room_id"])
+    room, row = await service.room_with_stats(session, request.match_info["room_id"])
+    await session.close()  # the connection goes back before the broker calls
     if room is None:
         raise not_found("room")
     rooms.require_host(room, principal)
@@ -114,27 +115,50 @@ async def host_customers(request: web.Request, *, principal: Principal,
     return out
 
 
-@routes.get("/api/v1/stats/customers.csv", auth=HOST)
-async def customers_csv(request: web.Request, *, principal: Principal) -> web.Response:
-    """CSV: one row per paying viewer (orders, GMV, first and last payment)."""
-    async with request.app[keys.SESSIONS]() as session:
-        rows = await service.customer_rows(session, host_id=principal.id)
-    return csv_response("customers.csv", ["viewer_id", "orders", "gmv_cents",
-                                          "first_paid_at", "last_paid_at"],
-                        ([r.viewer_id, r.orders, r.gmv_cents, iso(r.first_paid_at),
-                          iso(r.last_paid_at)] for r in rows))
+@routes.get("/api/v1/stats/customers.csv", auth=HOST, produces="text/csv")
+async def customers_csv(request: web.Request, *, principal: Principal) -> web.StreamResponse:
+    """CSV: one row per paying viewer (orders, GMV, first and last payment), by GMV."""
+    app = request.app
+
+    async def read(after: Any, limit: int) -> list[tuple[StatsCustomer, str]]:
+        async with app[keys.SESSIONS]() as session:
+            return await exports.customers_page(session, host_id=principal.id,
+                                                after_key=after, limit=limit)
+
+    pages = csvout.keyset_pages(
+        read, key=lambda r: (r[0].gmv_cents, r[0].viewer_id),
+        row=lambda r: [r[0].viewer_id, r[1], r[0].orders, r[0].gmv_cents,
+                       csvout.yuan(r[0].gmv_cents), iso(r[0].first_paid_at),
+                       iso(r[0].last_paid_at)])
+    return await csvout.stream_csv(request, "customers.csv", exports.CUSTOMER_COLUMNS, pages)
 
 
-def csv_response(filename: str, header: list[str], rows: Iterable[list[Any]]) -> web.Response:
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(header)
-    for row in rows:
-        # A cell starting with = + - @ is a formula to a spreadsheet: quote it.
-        writer.writerow([f"'{v}" if isinstance(v, str) and v[:1] in "=+-@" else v
-                         for v in row])
-    return web.Response(text=buf.getvalue(), content_type="text/csv", charset="utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+@routes.get("/api/v1/stats/orders.csv", query=OrdersCsvQuery, auth=HOST,
+            produces="text/csv")
+async def orders_csv(request: web.Request, *, principal: Principal,
+                     query: OrdersCsvQuery) -> web.StreamResponse:
+    """CSV: the host's orders (every room, or `room_id`), oldest first, for packing
+    and accounts."""
+    app = request.app
+    if query.room_id is not None:
+        async with app[keys.SESSIONS]() as session:
+            await rooms.room_of_host(session, query.room_id, principal)
+
+    async def read(after: Any, limit: int) -> list[exports.OrderRow]:
+        async with app[keys.SESSIONS]() as session:  # items are loaded with the orders
+            return await exports.orders_page(session, host_id=principal.id,
+                                             room_id=query.room_id, status=query.status,
+                                             after_key=after, limit=limit)
+
+    def row(r: exports.OrderRow) -> list[Any]:
+        o = r.order
+        return [o.id, o.room_id, o.viewer_id, r.nickname, o.status, exports.items_text(o),
+                o.items_cents, o.discount_cents, o.total_cents, csvout.yuan(o.total_cents),
+                o.leader_id, o.coupon_claim_id, o.group_id, o.fulfilment_kind,
+                o.fulfilment_detail, iso(o.created_at), iso(o.paid_at), iso(o.closed_at)]
+
+    pages = csvout.keyset_pages(read, key=lambda r: r.key, row=row)
+    return await csvout.stream_csv(request, "orders.csv", exports.ORDER_COLUMNS, pages)
 
 
 async def roll_up(app: web.Application) -> None:

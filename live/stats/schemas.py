@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from live.validation import In, Query, When
+from live.validation import Id, In, Query, When
 
 
 class StatsOut(BaseModel):
@@ -78,6 +78,11 @@ class CustomersQuery(Query):
     active_days: Days = 30
     churn_days: Days = 90
     top: Annotated[int, Field(ge=1, le=100)] = 10
+
+
+class OrdersCsvQuery(Query):
+    room_id: Id | None = None
+    status: Literal["pending_payment", "paid", "cancelled", "expired", "refunded"] | None = None
 
 
 class Windows(BaseModel):

@@ -280,12 +280,6 @@ async def customers(session: AsyncSession, *, host_id: str, now: datetime, new_d
     }
 
 
-async def customer_rows(session: AsyncSession, *, host_id: str) -> list[StatsCustomer]:
-    return list((await session.scalars(
-        select(StatsCustomer).where(StatsCustomer.host_id == host_id)
-        .order_by(StatsCustomer.gmv_cents.desc(), StatsCustomer.viewer_id))).all())
-
-
 async def _bump_buyer(session: AsyncSession, room_id: str, viewer_id: str, *, orders: int,
                       gmv_cents: int) -> int:
     """Add to the viewer's paid orders in the room; returns the new count."""

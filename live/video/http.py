@@ -17,6 +17,7 @@ from live import keys
 from live.accounts.principal import ANYONE, HOST, Principal
 from live.api import Routes
 from live.errors import Code, LiveError, not_found
+from live.realtime.sio import origin_allowed
 from live.rooms import service as rooms
 from live.rooms.models import Room
 from live.video.hub import MAX_SDP_BYTES, VideoHub, bad_offer
@@ -126,6 +127,47 @@ async def video_health(request: web.Request, *, principal: Principal) -> dict[st
     return request.app[keys.VIDEO].health(room.id)
 
 
+# --- CORS ---------------------------------------------------------------------
+# A player on another origin may use this server as its external WHEP server
+# (a room elsewhere whose playback names our /whep URL), and a console on
+# another origin may publish here: browsers then need CORS on the WHIP/WHEP
+# endpoints and their session locations, error answers included (the player
+# reads `not_running`). Origins as for Socket.IO: LIVE_ALLOWED_ORIGINS (and
+# localhost on any port by default), never `*`. Tokens are bearer headers,
+# not cookies, so no credentials mode.
+
+def _cors_origin(request: web.Request) -> str | None:
+    if not request.path.startswith("/api/v1/rooms/") or not (
+            "/whip" in request.path or "/whep" in request.path):
+        return None
+    origin = request.headers.get("Origin")
+    if not origin:
+        return None
+    settings = request.app[keys.SETTINGS]
+    origins = tuple(o.rstrip("/") for o in settings.allowed_origins)
+    environ = {"HTTP_HOST": request.host, "wsgi.url_scheme": request.scheme}
+    return origin if origin_allowed(origins, origin, environ) else None
+
+
+async def _add_cors(request: web.Request, response: web.StreamResponse) -> None:
+    if (origin := _cors_origin(request)) is None:
+        return
+    response.headers["Access-Control-Allow-Origin"] = origin
+    response.headers["Access-Control-Expose-Headers"] = "Location, Link"
+    if "Origin" not in response.headers.getall("Vary", []):  # a forwarded answer has it
+        response.headers.add("Vary", "Origin")
+
+
+async def preflight(request: web.Request) -> web.Response:
+    headers = {"Allow": "POST, DELETE, PATCH, OPTIONS"}
+    if _cors_origin(request) is not None:
+        headers.update({
+            "Access-Control-Allow-Methods": "POST, DELETE, PATCH, OPTIONS",
+            "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match",
+            "Access-Control-Max-Age": "600"})
+    return web.Response(status=204, headers=headers)
+
+
 # --- wiring -------------------------------------------------------------------
 
 def setup(app: web.Application) -> None:
@@ -133,6 +175,9 @@ def setup(app: web.Application) -> None:
     settings = app[keys.SETTINGS]
     hub = VideoHub(max_viewers=settings.webrtc_max_viewers, ice_servers=settings.ice_servers)
     app[keys.VIDEO] = hub
+    for path in (WHIP, WHEP, WHIP + "/{session_id}", WHEP + "/{session_id}"):
+        app.router.add_route("OPTIONS", path, preflight)
+    app.on_response_prepare.append(_add_cors)
 
     async def end_video_with_room(session: Any, room: Room, now: Any) -> list[Any]:
         if room.status == "ended":

@@ -23,7 +23,7 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aiortc import (
     MediaStreamTrack,
@@ -80,12 +80,29 @@ def check_offer(sdp: str) -> None:
         raise bad_offer(f"the offer is not valid SDP: {exc}") from None
     if not any(m.kind in ("audio", "video") for m in desc.media):
         raise bad_offer("the offer has no audio or video")
+    for m in desc.media:
+        # aiortc accepts such an offer, answers, and then fails an assertion in
+        # a background task once ICE connects: refuse it here instead.
+        if m.kind in ("audio", "video") and m.port != 0 and (
+                m.dtls is None or not m.dtls.fingerprints):
+            raise bad_offer(f"the {m.kind} section has no DTLS fingerprint or setup role")
 
 
 def _answer_has_media(sdp: str) -> bool:
     desc = SessionDescription.parse(sdp)
     return any(m.kind in ("audio", "video") and m.port != 0 and m.direction != "inactive"
                for m in desc.media)
+
+
+class Owners(Protocol):
+    """Where a room's broadcast lives, for `live serve --workers N` (cluster.py).
+
+    The relay is per process: the worker that accepted the WHIP publisher holds
+    every connection of the room, and the others forward to it."""
+
+    async def claim(self, room_id: str) -> bool: ...  # False: another worker holds it
+    async def release(self, room_id: str) -> None: ...
+    async def refresh(self, room_ids: list[str]) -> None: ...
 
 
 @dataclass(eq=False)
@@ -139,6 +156,7 @@ class VideoHub:
         self.stall_timeout_s = stall_timeout_s
         self.sessions: dict[str, Session] = {}
         self.rooms: dict[str, Broadcast] = {}
+        self.owners: Owners | None = None  # set by cluster.install with several workers
         self._background: set[asyncio.Task[None]] = set()
 
     # --- peer connections -----------------------------------------------------
@@ -203,6 +221,10 @@ class VideoHub:
             raise conflict("someone is already publishing to this room")
         b = Broadcast(room_id)
         self.rooms[room_id] = b  # reserved before the first await
+        if self.owners is not None and not await self._claim(room_id):
+            if self.rooms.get(room_id) is b:
+                del self.rooms[room_id]
+            raise conflict("someone is already publishing to this room")
         s = self._new_pc("whip", room_id, owner_id)
         b.session = s
         received: list[MediaStreamTrack] = []
@@ -246,9 +268,31 @@ class VideoHub:
             self._on_state(s)
         return s, sdp
 
+    async def _claim(self, room_id: str) -> bool:
+        assert self.owners is not None
+        try:
+            return await self.owners.claim(room_id)
+        except Exception:  # Redis away: publish here; viewers on this worker still see it
+            log.warning("cannot record the broadcast's worker room=%s", room_id, exc_info=True)
+            return True
+
+    def _release(self, room_id: str) -> None:
+        if self.owners is not None:
+            self._spawn(self._release_now(room_id))
+
+    async def _release_now(self, room_id: str) -> None:
+        assert self.owners is not None
+        if room_id in self.rooms:  # published again here meanwhile
+            return
+        try:
+            await self.owners.release(room_id)
+        except Exception:  # the record expires by itself
+            log.warning("cannot release the broadcast's worker room=%s", room_id, exc_info=True)
+
     async def _abort_publish(self, b: Broadcast) -> None:
         if self.rooms.get(b.room_id) is b:
             del self.rooms[b.room_id]
+            self._release(b.room_id)
         await self._end_broadcast(b, "setup failed")
 
     def _drain(self, b: Broadcast, track: MediaStreamTrack, *, ends: bool) -> None:
@@ -347,6 +391,7 @@ class VideoHub:
     async def _end_broadcast(self, b: Broadcast, reason: str) -> None:
         if self.rooms.get(b.room_id) is b:
             del self.rooms[b.room_id]
+            self._release(b.room_id)
         current = asyncio.current_task()
         for task in b.tasks:
             if task is not current:
@@ -368,6 +413,7 @@ class VideoHub:
         """Stop the room's broadcast now; its connections close in the background."""
         b = self.rooms.pop(room_id, None)
         if b is not None:
+            self._release(room_id)
             if b.session is not None:
                 b.session.closed = True  # not publishing from here on
             self._spawn(self._end_broadcast(b, reason))
@@ -377,6 +423,8 @@ class VideoHub:
                                for b in list(self.rooms.values())))
         await asyncio.gather(*(self.end_session(s, "shutdown")
                                for s in list(self.sessions.values())))
+        if self._background:  # releases of worker records, closing connections
+            await asyncio.wait(list(self._background), timeout=CLOSE_TIMEOUT_S)
         for task in list(self._background):
             task.cancel()
 
@@ -406,6 +454,12 @@ class VideoHub:
                 rx = sum(int(getattr(st, "bytesReceived", 0)) for st in report.values()
                          if getattr(st, "type", "") == "transport")
                 b.rx_samples.append((now, rx))
+
+        if self.owners is not None and self.rooms:
+            try:
+                await self.owners.refresh(list(self.rooms))
+            except Exception:
+                log.warning("cannot refresh the broadcasts' worker records", exc_info=True)
 
     async def run(self, interval_s: float = 1.0) -> None:
         while True:

@@ -105,7 +105,12 @@ function applySnapshot(snap) {
   for (const p of S.shelf) S.catalogue.set(p.id, p);
   S.sales = new Map((snap.flash_sales || []).map((s) => [s.id, s]));
   S.viewers = snap.viewers || 0; S.likes = snap.likes || 0;
-  S.growth = { coupons: snap.coupons || [], group_buys: snap.group_buys || [], draws: snap.draws || [] };
+  // Ended draws stay listed with their winners until another room is picked.
+  const ended = S.growth && S.growth.roomId === snap.id ? S.growth.draws.filter((d) => d.status === "ended") : [];
+  S.growth = { roomId: snap.id, coupons: snap.coupons || [], group_buys: snap.group_buys || [],
+    draws: [...(snap.draws || []), ...ended.filter((d) => !(snap.draws || []).some((x) => x.id === d.id))] };
+  if (!S.groups || S.groupsRoom !== snap.id) { S.groups = new Map(); S.groupsRoom = snap.id; S.winners = new Map(); }
+  loadGroups();
   renderHead(); renderShelf(); renderCatalogue(); renderSales(); renderTiles(); renderGrowthList();
   const pb = snap.playback || {};
   $("#playback-form").kind.value = pb.kind || "webrtc";
@@ -163,7 +168,8 @@ function onEvent(ev, { replay }) {
     case "moderation": if (!replay && d.action === "slow_mode") $("#slow").value = String(d.seconds || 0); break;
     case "coupon": upsert(S.growth.coupons, d); renderGrowthList(); break;
     case "group_buy": upsert(S.growth.group_buys, d); renderGrowthList(); break;
-    case "draw": upsert(S.growth.draws, d); renderGrowthList(); break;
+    case "draw": upsert(S.growth.draws, d); if (d.status === "ended") loadWinners(d); renderGrowthList(); break;
+    case "group": S.groups.set(d.id, d); renderGrowthList(); break;
     default: break;
   }
 }
@@ -395,6 +401,7 @@ async function pollStats() {
   if (S.series.length > 900) S.series.shift();
   renderTiles();
   drawChart();
+  refreshCoupons();
   if (S.stats && (S.funnelTick = (S.funnelTick || 0) + 1) % 3 === 1) loadFunnel();
 }
 
@@ -494,7 +501,7 @@ function renderShare() {
 const GROWTH_FORMS = {
   coupon: [["title", "text", "console.g_title", "满50减5"], ["discount", "text", "console.g_discount", "5.00"], ["min_spend", "text", "console.g_min_spend", "50"],
     ["quantity", "number", "console.quantity", "100"], ["valid_for_s", "number", "console.g_valid", "3600"]],
-  group: [["product_id", "product", "console.product"], ["price", "text", "console.flash_price", "29.90"], ["group_size", "number", "console.g_size", "3"], ["window_s", "number", "console.g_window", "600"]],
+  group: [["product_id", "product", "console.product"], ["price", "text", "console.g_price", "29.90"], ["group_size", "number", "console.g_size", "3"], ["window_s", "number", "console.g_window", "600"]],
   draw: [["prize", "text", "console.g_prize", "脐橙一箱"], ["winners", "number", "console.g_winners", "3"], ["keyword", "text", "console.g_keyword", "我要橙子"], ["duration_s", "number", "console.duration", "120"]],
 };
 $$("[data-growth]").forEach((b) => b.addEventListener("click", () => growthForm(b.dataset.growth)));
@@ -535,11 +542,63 @@ async function createGrowth(kind, fd) {
 function renderGrowthList() {
   const g = S.growth || { coupons: [], group_buys: [], draws: [] };
   const rows = [];
-  for (const c of g.coupons) rows.push(h("div.g-row", null, "🎟 ", h("b", null, c.title), ` ${t("console.remaining")} ${c.remaining}/${c.quantity}`));
-  for (const gb of g.group_buys) rows.push(h("div.g-row", null, "👥 ", h("b", null, (S.catalogue.get(gb.product_id) || {}).title || ""), ` ${gb.group_size}${t("console.people")} ${money(gb.price_cents)}`));
-  for (const d of g.draws) rows.push(h("div.g-row", null, "🎁 ", h("b", null, d.prize), ` ${d.status === "ended" ? t("console.drawn", { n: (d.winner_ids || []).length }) : ""}`,
-    d.status === "running" ? h("span.cd", { dataset: { until: d.ends_at } }, countdown(msUntil(d.ends_at))) : null));
+  for (const c of g.coupons) {
+    const off = c.discount_cents ? money(c.discount_cents) : `${c.discount_bps / 100}%`;
+    rows.push(h("div.g-row.g-coupon", { dataset: { couponId: c.id } }, h("span.g-ico.coupon", null, t("console.ico_coupon")),
+      h("div.grow", null, h("div.g-title", null, c.title, h("span.g-tag", null, off)),
+        h("div.g-meta", null, `${c.min_spend_cents ? `${t("promo.min_spend", { amount: money(c.min_spend_cents) })} · ` : ""}${t("console.coupon_claimed", { n: c.quantity - c.remaining })} · ${t("console.remaining")} ${c.remaining}/${c.quantity}`)),
+      h("span.cd", { dataset: { until: c.expires_at } }, countdown(msUntil(c.expires_at)))));
+  }
+  for (const gb of g.group_buys) {
+    const groups = [...S.groups.values()].filter((x) => x.group_buy_id === gb.id);
+    const open = groups.filter((x) => x.status === "open").length, done = groups.filter((x) => x.status === "complete").length;
+    rows.push(h("div.g-row.g-group", { dataset: { groupBuyId: gb.id } }, h("span.g-ico.group", null, t("console.ico_group")),
+      h("div.grow", null, h("div.g-title", null, (S.catalogue.get(gb.product_id) || {}).title || "", h("span.g-tag", null, `${gb.group_size}${t("console.people")} ${money(gb.price_cents)}`)),
+        h("div.g-meta", null, `${t("console.g_open", { n: open })} · ${t("console.g_done", { n: done })}`))));
+  }
+  for (const d of g.draws) {
+    const running = d.status === "running";
+    const names = S.winners.get(d.id);
+    const row = h(`div.g-row.g-draw.st-${d.status}`, { dataset: { drawId: d.id } }, h("span.g-ico.draw", null, t("console.ico_draw")),
+      h("div.grow", null, h("div.g-title", null, d.prize, h("span.g-tag", null, d.keyword ? `「${d.keyword}」` : t("console.g_all"))),
+        h("div.g-meta", null, running ? t("console.draw_running") : `${t("console.drawn", { n: (d.winner_ids || []).length })} · ${t("console.draw_eligible", { n: Array.isArray(d.eligible) ? d.eligible.length : d.eligible_count ?? 0 })}`),
+        !running ? h("div.draw-winners", null, h("span.k", null, `${t("console.draw_winners")}：`),
+          names ? (names.length ? names.map((w) => h("span.winner", { dataset: { viewerId: w.viewer_id } }, w.nickname || w.viewer_id.slice(-6))) : t("console.draw_none")) : "…") : null),
+      running ? h("div.g-side", null, h("span.cd", { dataset: { until: d.ends_at } }, countdown(msUntil(d.ends_at))),
+        h("button.btn.sm.primary.draw-end-btn", { onclick: () => endDraw(d) }, t("console.draw_end"))) : null);
+    rows.push(row);
+  }
   $("#growth-list").replaceChildren(...rows);
+}
+async function endDraw(d) {
+  try {
+    // The answer carries `eligible` (the list), the room event `eligible_count`: keep both.
+    const out = await call("POST", `/api/v1/draws/${encodeURIComponent(d.id)}/end`, {});
+    const known = S.growth.draws.find((x) => x.id === d.id) || d;
+    upsert(S.growth.draws, { ...known, ...out });
+    loadWinners(out); renderGrowthList();
+  }
+  catch (err) { toast(errorText(err), "error"); }
+}
+async function loadWinners(d) {
+  try {
+    const r = await call("GET", `/api/v1/draws/${encodeURIComponent(d.id)}/winners`);
+    S.winners.set(d.id, r.winners || []);
+    renderGrowthList();
+  } catch (err) { /* the ids still show in the count */ }
+}
+async function loadGroups() {
+  for (const gb of S.growth.group_buys) {
+    try { for (const x of (await call("GET", `/api/v1/group-buys/${encodeURIComponent(gb.id)}`)).groups || []) S.groups.set(x.id, x); } catch (e) { /* later events fill it */ }
+  }
+  renderGrowthList();
+}
+async function refreshCoupons() {
+  // Claims send no room event: the coupon's remaining is read back while the console is open.
+  for (const c of (S.growth && S.growth.coupons) || []) {
+    try { upsert(S.growth.coupons, await call("GET", `/api/v1/coupons/${encodeURIComponent(c.id)}`)); } catch (e) { /* keep */ }
+  }
+  if (S.growth && S.growth.coupons.length) renderGrowthList();
 }
 
 // --- camera and publishing ------------------------------------------------------------------------

@@ -4,6 +4,7 @@ import {
   productImage, store, syncClock, t, toast, uuid, compact, lang,
 } from "./common.js";
 import { RoomStream } from "./realtime.js";
+import { Promos, couponDiscount, couponValue } from "./promos.js";
 
 const roomId = decodeURIComponent(location.pathname.split("/").filter(Boolean)[1] || "");
 const params = new URLSearchParams(location.search);
@@ -35,6 +36,19 @@ const state = {
   fulfilment: "pickup",
 };
 let stream = null;
+const promos = new Promos({
+  state, roomId, shareToken,
+  token: () => state.token,
+  sysChat: (text) => sysChat(text),
+  sendChat: async (text) => {
+    if (!stream) return { ok: false, error: { code: "not_joined" } };
+    const ack = await stream.chat(text);
+    if (ack && ack.ok) promos.onChatSent(text);
+    return ack;
+  },
+  openSheet: (tab) => openSheet(tab),
+  openGroupCheckout: (offer, groupId) => { state.groupBuy = { offer, groupId }; openSheet("cart"); },
+});
 let videoMod = null;
 let videoHandle = null;
 
@@ -156,7 +170,7 @@ function renderShelf() {
         h("div.item-title", null, p.id === state.pinnedId ? h("span.explaining", null, t("watch.explaining")) : null, p.title),
         priceBlock(p),
         running ? stockBar(s) : h("div.item-stock", null, p.stock > 0 ? t("watch.stock", { n: p.stock }) : t("watch.sold_out")),
-        gb ? h("button.link-btn", { onclick: () => openGroupBuy(gb) }, t("watch.group_buy", { n: gb.group_size, price: money(gb.price_cents) })) : null),
+        gb ? h("button.link-btn", { onclick: () => openSheet("groups") }, t("watch.group_buy", { n: gb.group_size, price: money(gb.price_cents) })) : null),
       h("div.item-actions", null,
         h("button.add-btn", { disabled: soldOut, onclick: () => addToCart(p.id) }, t("watch.add")),
         h("button.buy-btn.small", { disabled: soldOut || state.status !== "live", onclick: () => buyNow(p.id) },
@@ -169,7 +183,7 @@ function renderAll() {
   renderHeader();
   renderPinned();
   renderShelf();
-  renderPromos();
+  promos.render();
 }
 
 // --- chat --------------------------------------------------------------------------
@@ -207,6 +221,7 @@ function onSnapshot(snap) {
   setLikes(snap.likes || 0);
   renderAll();
   maybePlay();
+  if (state.token) promos.load();
 }
 
 function onEvent(ev, { replay }) {
@@ -242,15 +257,15 @@ function onEvent(ev, { replay }) {
       renderPinned(); renderShelf(); break;
     case "purchase": if (!replay) buyToast(d); break;
     case "status":
-      state.status = d.status; renderHeader(); renderPinned(); renderShelf();
+      state.status = d.status; renderHeader(); renderPinned(); renderShelf(); promos.onStatus(d.status, replay);
       if (d.status === "live") maybePlay();
       if (d.status === "ended") { sysChat(t("watch.ended")); stopVideo(); }
       break;
     case "moderation": onModeration(d, replay); break;
-    case "coupon": state.coupons.set(d.id, d); renderPromos(); if (!replay) toast(t("watch.coupon_new", { title: d.title })); break;
-    case "group_buy": state.groupBuys.set(d.id, d); renderPromos(); renderShelf(); break;
-    case "group": onGroup(d); break;
-    case "draw": onDraw(d, replay); break;
+    case "coupon": promos.onCoupon(d, replay); break;
+    case "group_buy": promos.onGroupBuy(d); renderShelf(); if (!replay) sysChat(t("promo.group_new", { n: d.group_size, price: money(d.price_cents) })); break;
+    case "group": promos.onGroup(d, replay); loadOrdersIfShown(); break;
+    case "draw": promos.onDraw(d, replay); break;
     default: break;
   }
 }
@@ -284,67 +299,6 @@ function buyToast(d) {
   masks.push(el);
   while (box.children.length > 2) box.firstElementChild.remove();
   setTimeout(() => { el.classList.add("out"); setTimeout(() => el.remove(), 400); }, 3200);
-}
-
-// --- promotions: coupons, 拼团, 福袋 ---------------------------------------------------
-function renderPromos() {
-  const box = $("#promo-stack");
-  box.replaceChildren();
-  for (const c of state.coupons.values()) {
-    if (msUntil(c.expires_at) <= 0) continue;
-    const off = c.discount_cents ? money(c.discount_cents) : `${Math.round(c.discount_bps / 100)}%`;
-    box.append(h("button.promo.coupon", { onclick: () => claimCoupon(c), title: c.title },
-      h("span.promo-k", null, t("watch.coupon")), h("span.promo-v", null, off)));
-  }
-  for (const d of state.draws.values()) {
-    if (d.status === "ended") continue;
-    box.append(h("button.promo.draw", { onclick: () => drawInfo(d), title: d.prize },
-      h("span.promo-k", null, t("watch.draw")),
-      h("span.promo-v.cd", { dataset: { until: d.ends_at } }, countdown(msUntil(d.ends_at)))));
-  }
-}
-
-async function claimCoupon(c) {
-  try {
-    await api("POST", `/api/v1/coupons/${encodeURIComponent(c.id)}/claim`, {}, { token: state.token });
-    toast(t("watch.coupon_claimed", { title: c.title }), "ok");
-  } catch (e) { toast(errorText(e), "error"); }
-}
-
-function drawInfo(d) {
-  if (d.eligibility === "chatted" && d.keyword) {
-    $("#chat-input").value = d.keyword;
-    $("#chat-input").focus();
-    toast(t("watch.draw_keyword", { prize: d.prize, keyword: d.keyword }));
-  } else {
-    toast(t("watch.draw_joined", { prize: d.prize }));
-  }
-}
-
-function onDraw(d, replay) {
-  if (d.status === "ended") {
-    state.draws.delete(d.id);
-    if (!replay) {
-      const won = state.me && (d.winner_ids || []).includes(state.me.id);
-      sysChat(won ? t("watch.draw_won", { prize: d.prize }) : t("watch.draw_ended", { prize: d.prize, n: (d.winner_ids || []).length }));
-      if (won) toast(t("watch.draw_won", { prize: d.prize }), "ok", 5000);
-    }
-  } else {
-    state.draws.set(d.id, d);
-    if (!replay) sysChat(t("watch.draw_started", { prize: d.prize }));
-  }
-  renderPromos();
-}
-
-function onGroup(g) {
-  if (g.status === "complete") sysChat(t("watch.group_complete"));
-  const el = $(`[data-group="${CSS.escape(g.id)}"]`);
-  if (el) el.textContent = t("watch.group_state", { members: g.members, size: g.group_size });
-}
-
-async function openGroupBuy(gb) {
-  state.groupBuy = { offer: gb, groupId: groupParam };
-  openSheet("cart");
 }
 
 // --- likes ----------------------------------------------------------------------------
@@ -388,8 +342,9 @@ function closeSheet() {
 }
 function showTab(tab) {
   $$(".sheet-tabs button").forEach((b) => b.classList.toggle("active", b.dataset.tab === tab));
-  for (const name of ["shelf", "cart", "orders"]) $(`#tab-${name}`).hidden = name !== tab;
+  for (const name of ["shelf", "cart", "groups", "orders"]) $(`#tab-${name}`).hidden = name !== tab;
   if (tab === "cart") renderCart();
+  if (tab === "groups") promos.renderGroups();
   if (tab === "orders") loadOrders();
 }
 
@@ -445,11 +400,8 @@ function qtyControl(it) {
     h("button", { onclick: () => set(it.quantity + 1), "aria-label": "+" }, "+"));
 }
 
-async function myClaims() {
-  try {
-    const r = await api("GET", "/api/v1/me/coupons", undefined, { token: state.token });
-    return (r.claims || []).filter((c) => c.room_id === roomId && c.status === "unused" && msUntil(c.expires_at) > 0);
-  } catch (e) { return []; }
+function loadOrdersIfShown() {
+  if (!$("#tab-orders").hidden && $("#sheet").classList.contains("open")) loadOrders();
 }
 
 async function renderCart() {
@@ -463,6 +415,12 @@ async function renderCart() {
     items = [{ product_id: p.id, quantity: 1, unit_price_cents: gbuy.offer.price_cents }];
     total = gbuy.offer.price_cents;
     tab.append(h("div.notice", null, gbuy.groupId ? t("watch.group_join") : t("watch.group_open", { n: gbuy.offer.group_size })));
+    const g = gbuy.groupId && promos.groups.get(gbuy.groupId);
+    if (g) {
+      tab.append(h("div.gb-join-info", null, t("promo.members", { members: g.members, size: g.group_size }), " · ",
+        t("promo.group_need", { n: Math.max(0, g.group_size - g.members) }), " · ",
+        h("span.cd", { dataset: { until: g.expires_at } }, countdown(msUntil(g.expires_at))), ` ${t("promo.after_end")}`));
+    }
   }
   if (!items.length) { tab.append(h("div.empty", null, t("watch.cart_empty"))); return; }
   const list = h("div.cart-list");
@@ -489,13 +447,32 @@ async function renderCart() {
     form.append(h("label.field", null, h("span", null, t("watch.address")),
       h("textarea", { name: "address", maxlength: 300, required: true, rows: 2, placeholder: t("watch.address_ph") }, saved.address || "")));
   }
-  const claims = gbuy ? [] : await myClaims();
-  if (claims.length) {
-    const sel = h("select", { name: "coupon" }, h("option", { value: "" }, t("watch.no_coupon")),
-      ...claims.map((c) => h("option", { value: c.id }, c.title || t("watch.coupon"))));
-    form.append(h("label.field", null, h("span", null, t("watch.coupon")), sel));
+  // Coupons: the best one that applies is chosen for the viewer; the server
+  // checks it again and its answer is what is paid.
+  const usable = gbuy ? [] : promos.usableClaims();
+  const discountRow = h("div.discount-row", { hidden: true }, h("span", null, t("watch.discount")), h("b", { id: "cart-discount" }));
+  const totalEl = h("b.total", { id: "cart-total" }, money(total));
+  if (usable.length) {
+    const best = usable.reduce((a, x) => (couponDiscount(x.coupon, total) > couponDiscount(a ? a.coupon : null, total) ? x : a), null);
+    const wanted = state.couponChoice === undefined ? (best && best.claim.id) : state.couponChoice;
+    const sel = h("select", { name: "coupon", id: "coupon-select" }, h("option", { value: "" }, t("watch.no_coupon")),
+      ...usable.map(({ claim, coupon }) => {
+        const ok = total >= (coupon.min_spend_cents || 0);
+        return h("option", { value: claim.id, disabled: !ok, selected: ok && claim.id === wanted },
+          `${coupon.title} · ${couponValue(coupon)}${ok ? "" : ` · ${t("promo.not_reached")}`}`);
+      }));
+    const update = () => {
+      const pick = usable.find((x) => x.claim.id === sel.value);
+      const off = pick ? couponDiscount(pick.coupon, total) : 0;
+      discountRow.hidden = !off;
+      $("#cart-discount", discountRow).textContent = `-${money(off)}`;
+      totalEl.textContent = money(total - off);
+    };
+    sel.addEventListener("change", () => { state.couponChoice = sel.value; update(); });
+    form.append(h("label.field", null, h("span", null, `🎟 ${t("watch.coupon")}`), sel));
+    queueMicrotask(update);
   }
-  form.append(h("div.total-row", null, h("span", null, t("watch.total")), h("b.total", { id: "cart-total" }, money(total))),
+  form.append(discountRow, h("div.total-row", null, h("span", null, t("watch.total")), totalEl),
     h("button.buy-btn.wide", { type: "submit", disabled: state.status !== "live" }, t("watch.place_order")));
   form.addEventListener("submit", (e) => { e.preventDefault(); placeOrder(form); });
   tab.append(form);
@@ -529,7 +506,9 @@ async function placeOrder(form) {
     const order = await api("POST", "/api/v1/orders", body, { token: state.token, headers: { "Idempotency-Key": state.checkoutKey } });
     state.checkoutKey = null; state.checkoutBody = null;
     if (!gbuy) { state.cartLocal.clear(); await syncCart(); }
-    state.groupBuy = null;
+    state.groupBuy = null; state.couponChoice = undefined;
+    if (body.coupon_claim_id) promos.loadClaims();
+    if (order.group_id) promos.noteOrders([order]);
     showOrder(order);
   } catch (e) {
     if (e.code !== "network") { state.checkoutKey = null; state.checkoutBody = null; }
@@ -550,7 +529,11 @@ function orderCard(o) {
     }),
     o.discount_cents ? h("div.order-line", null, h("span", null, t("watch.discount")), h("span", null, `-${money(o.discount_cents)}`)) : null,
     h("div.order-line.total", null, h("span", null, t("watch.total")), h("b", null, money(o.total_cents))));
-  if (o.group_id) card.append(h("div.order-line", { dataset: { group: o.group_id } }, t("watch.group")));
+  if (o.group_id) {
+    const g = promos.groups.get(o.group_id);
+    card.append(h("div.order-line.group-line", { dataset: { group: o.group_id } }, h("span", null, t("watch.group")),
+      h("span", null, g ? `${t("promo.members", { members: g.members, size: g.group_size })} · ${t(`promo.gstatus_${g.status}`)}` : "")));
+  }
   if (o.status === "pending_payment") {
     card.append(h("div.order-line.muted", null, t("watch.pay_within"),
       h("span.cd", { dataset: { until: o.expires_at } }, countdown(msUntil(o.expires_at)))));
@@ -558,9 +541,8 @@ function orderCard(o) {
       h("button.ghost-btn", { onclick: () => cancelOrder(o) }, t("watch.cancel")),
       h("button.buy-btn.pay-btn", { onclick: () => payOrder(o) }, t("watch.pay"))));
   }
-  if (o.status === "paid" && o.group_id) {
-    const u = new URL(location.href); u.searchParams.set("group", o.group_id);
-    card.append(h("div.order-line.muted", null, t("watch.group_invite"), h("span.mono", null, u.pathname + u.search)));
+  if (o.status === "paid" && o.group_id && (promos.groups.get(o.group_id) || {}).status !== "complete") {
+    card.append(h("div.order-actions", null, h("button.ghost-btn.invite-btn", { onclick: () => openSheet("groups") }, t("promo.go_invite"))));
   }
   return card;
 }
@@ -577,6 +559,7 @@ async function loadOrders(first) {
   try {
     const r = await api("GET", `/api/v1/orders?room_id=${encodeURIComponent(roomId)}`, undefined, { token: state.token });
     state.orders = r.orders || [];
+    promos.noteOrders(state.orders);
   } catch (e) {
     if (!first) { tab.replaceChildren(h("div.empty", null, errorText(e))); return; }
   }
@@ -637,7 +620,7 @@ setInterval(() => {
   if (expired && !tick.pending) {
     // A sale whose time is up: the server's flash event follows; re-render meanwhile.
     tick.pending = true;
-    setTimeout(() => { tick.pending = false; renderPinned(); renderPromos(); }, 1200);
+    setTimeout(() => { tick.pending = false; renderPinned(); promos.renderChips(); promos.renderGroups(); }, 1200);
   }
 }, 250);
 const tick = { pending: false };
@@ -660,7 +643,7 @@ $("#chat-form").addEventListener("submit", async (e) => {
   if (!text) return;
   if (!stream) return;
   const ack = await stream.chat(text);
-  if (ack && ack.ok) { input.value = ""; return; }
+  if (ack && ack.ok) { input.value = ""; promos.onChatSent(text); return; }
   toast(errorText(ack && ack.error), "error", 3200);
 });
 
@@ -697,8 +680,15 @@ async function main() {
       const g = await api("GET", `/api/v1/groups/${encodeURIComponent(groupParam)}`);
       const offer = state.groupBuys.get(g.group_buy_id) ||
         await api("GET", `/api/v1/group-buys/${encodeURIComponent(g.group_buy_id)}`);
-      state.groupBuy = { offer, groupId: g.id };
-      openSheet("cart");
+      if (!promos.groups.has(g.id)) promos.groups.set(g.id, g);
+      if (g.status !== "open" || msUntil(g.expires_at) <= 0) {
+        // Full or over: show the offer, where a new group can be started.
+        toast(t("promo.group_closed"), "info", 3600);
+        openSheet("groups");
+      } else {
+        state.groupBuy = { offer, groupId: g.id };
+        openSheet("cart");
+      }
     } catch (e) { /* the group is gone; the room still plays */ }
   }
   syncCart();
