@@ -1,8 +1,9 @@
 """Fan-out benchmark: N viewers in one room, K senders, chat + likes, T seconds.
 
 Runs the real `live serve` (`--mode embedded`: SQLite + in-process broker;
-`--mode production [--workers N]`: PostgreSQL + Redis) and a naive reference server (python-socketio, one `emit` to the room per chat and per
-like, no coalescing) one after the other with the same load, and prints
+`--mode production [--workers N]`: PostgreSQL + Redis) and a naive reference
+server (python-socketio, one `emit` to the room per chat and per like, no
+coalescing) one after the other with the same load, and prints
 delivered %, deliveries/s, server CPU-seconds, p50/p99 end-to-end latency and
 deliveries per server CPU-second for both.
 
