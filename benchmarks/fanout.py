@@ -1,8 +1,9 @@
 """Fan-out benchmark: N viewers in one room, K senders, chat + likes, T seconds.
 
 Runs the real `live serve` (`--mode embedded`: SQLite + in-process broker;
-`--mode production [--workers N]`: PostgreSQL + Redis) and a naive reference server (python-socketio, one `emit` to the room per chat and per
-like, no coalescing) one after the other with the same load, and prints
+`--mode production [--workers N]`: PostgreSQL + Redis) and a naive reference
+server (python-socketio, one `emit` to the room per chat and per like, no
+coalescing) one after the other with the same load, and prints
 delivered %, deliveries/s, server CPU-seconds, p50/p99 end-to-end latency and
 deliveries per server CPU-second for both.
 
@@ -312,7 +313,8 @@ async def make_people(base: str, n: int) -> tuple[str, list[str]]:
 def run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     if kind == "live":
         env = {"LIVE_CHAT_BURST": "1000", "LIVE_CHAT_RATE_PER_S": "1000",
-               "LIVE_LIKE_RATE_PER_S": "1000"}
+               "LIVE_LIKE_RATE_PER_S": "1000",
+               "LIVE_VIEWER_IP_BURST": "0"}  # every simulated viewer comes from 127.0.0.1
         with live_server(args.mode, args.workers, env) as server:
             return measure(kind, args, server.base, server.cpu)
     port = free_port()

@@ -20,27 +20,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import secrets
-import socket
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-
-ROOT = Path(__file__).resolve().parent.parent
-PG_ADMIN = os.environ.get("LIVE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("LIVE_TEST_REDIS", "redis://127.0.0.1:6379/0")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from launch import live_server
 
 
 async def wait_healthy(http: aiohttp.ClientSession, base: str, timeout_s: float = 120) -> None:
@@ -159,37 +144,6 @@ async def run(base: str, buyers: int, quantity: int) -> dict[str, Any]:
         }
 
 
-async def create_pg_database(name: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_ADMIN, timeout=5)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
-async def drop_pg_database(name: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_ADMIN, timeout=5)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
-async def delete_prefix(prefix: str) -> None:
-    import redis.asyncio as aioredis
-
-    client = aioredis.from_url(REDIS_URL)
-    try:
-        async for key in client.scan_iter(match=f"{prefix}*", count=500):
-            await client.delete(key)
-    finally:
-        await client.aclose()
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--mode", choices=["embedded", "production"], default="embedded")
@@ -200,37 +154,10 @@ def main() -> None:
     if not (1 <= args.buyers <= 5000 and 1 <= args.quantity <= args.buyers):
         raise SystemExit("--buyers 1..5000, --quantity 1..buyers")
 
-    port = free_port()
-    data_dir = tempfile.mkdtemp(prefix="live-bench-")
-    env = dict(os.environ, LIVE_DATA_DIR=data_dir, LIVE_SECRET=secrets.token_hex(24),
-               LIVE_LOG_LEVEL="WARNING")
-    argv = [sys.executable, "-m", "live.cli", "serve", "--port", str(port)]
-    pg_name = prefix = None
-    if args.mode == "production":
-        pg_name = f"live_bench_{os.getpid()}_{secrets.token_hex(3)}"
-        prefix = f"live-bench:{secrets.token_hex(4)}:"
-        asyncio.run(create_pg_database(pg_name))
-        env.update(LIVE_DATABASE_URL=PG_ADMIN.rsplit("/", 1)[0].replace(
-            "postgresql://", "postgresql+asyncpg://") + f"/{pg_name}",
-            LIVE_REDIS_URL=REDIS_URL, LIVE_REDIS_PREFIX=prefix)
-        subprocess.run([sys.executable, "-m", "live.cli", "migrate"], env=env, check=True,
-                       cwd=ROOT, stdout=subprocess.DEVNULL)
-        argv += ["--workers", str(args.workers)]
-    proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        result = asyncio.run(asyncio.wait_for(
-            run(f"http://127.0.0.1:{port}", args.buyers, args.quantity), timeout=600))
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        if pg_name:
-            asyncio.run(drop_pg_database(pg_name))
-        if prefix:
-            asyncio.run(delete_prefix(prefix))
+    # every simulated buyer comes from 127.0.0.1: the per-address guest limit is off
+    with live_server(args.mode, args.workers, {"LIVE_VIEWER_IP_BURST": "0"}) as server:
+        result = asyncio.run(asyncio.wait_for(run(server.base, args.buyers, args.quantity),
+                                              timeout=600))
     result = {"mode": args.mode, "workers": args.workers if args.mode == "production" else 1,
               **result}
     print(json.dumps(result, ensure_ascii=False, indent=2))

@@ -16,7 +16,9 @@ static table, like aiohttp's RouteTableDef), and `app.py` installs them:
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -25,12 +27,14 @@ from typing import Any, Generic, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from live import keys
 from live.accounts.principal import ANY, Principal, Role
 from live.errors import Code, LiveError, from_validation_error
 
+log = logging.getLogger("live.api")
 Handler = Callable[..., Awaitable[Any]]
 M = TypeVar("M", bound=BaseModel)
 
@@ -188,6 +192,66 @@ async def authenticate(request: web.Request, roles: frozenset[Role], *,
     if ANY not in roles and principal.role not in roles:
         raise LiveError(Code.FORBIDDEN, f"this needs a {' or '.join(sorted(roles))} token")
     return principal
+
+
+# --- rate limits ----------------------------------------------------------------
+
+def client_ip(request: web.Request) -> str:
+    """The caller's address: the peer, or, when the peer is a trusted proxy
+    (LIVE_TRUSTED_PROXIES), the last X-Forwarded-For hop that is not one.
+    Only trusted proxies are believed: anyone can send the header."""
+    trusted = request.app[keys.SETTINGS].trusted_networks
+    peer = request.remote or ""
+    if not trusted or not _in(peer, trusted):
+        return peer
+    hops = [h.strip() for h in ",".join(request.headers.getall("X-Forwarded-For", [])).split(",")
+            if h.strip()]
+    for hop in reversed(hops):
+        if not _in(hop, trusted):
+            return hop
+    return hops[0] if hops else peer
+
+
+def _in(address: str, networks: tuple[Any, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in n for n in networks)
+
+
+def address_bucket(address: str) -> str:
+    """What a per-address limit counts: the IPv4 address, or the IPv6 /64 (one
+    subscriber gets a whole /64 and could rotate through it)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:  # ::ffff:1.2.3.4 is an IPv4 client
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+async def throttle(request: web.Request, key: str, burst: int, rate_per_s: float,
+                   what: str) -> None:
+    """Spend a token of bucket `key` (the app's limiter: Redis when configured,
+    so all workers share it) or answer 429 `rate_limited` with `retry_after_s`
+    and Retry-After. A burst of 0 is no limit. If Redis does not answer, the
+    request goes through: a limiter must not take the shop down with it."""
+    if burst <= 0:
+        return
+    app = request.app
+    try:
+        wait = await app[keys.LIMITER].take(key, burst, rate_per_s,
+                                            app[keys.CLOCK].now().timestamp())
+    except (RedisError, OSError) as exc:
+        log.warning("rate limiter unavailable (%s): %s not limited", type(exc).__name__, what)
+        return
+    if wait > 0:
+        raise LiveError(Code.RATE_LIMITED, f"too many {what}; retry later",
+                        retry_after_s=round(wait, 3))
 
 
 def _default(value: Any) -> Any:

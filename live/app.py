@@ -26,6 +26,7 @@ from live.metrics import Metrics, metrics_middleware, timed_redis_class
 from live.pages import add_page_routes
 from live.realtime.broker import Broker
 from live.realtime.memory import MemoryBroker
+from live.realtime.ratelimit import MemoryLimiter, RedisLimiter
 from live.realtime.sio import attach_socketio
 from live.rooms import service as rooms_service
 from live.rooms.http import routes as room_routes
@@ -86,6 +87,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     # and the database close).
     app.cleanup_ctx.append(database)
     app.cleanup_ctx.append(redis_ctx)
+    app.cleanup_ctx.append(limiter_ctx)
     app.cleanup_ctx.append(gate_ctx)
     app.cleanup_ctx.append(broker_ctx)
     attach_socketio(app)  # Socket.IO routes, snapshot part, counters job, room ticks
@@ -117,6 +119,15 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.REDIS] = client
     yield
     await client.aclose()
+
+
+async def limiter_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Token buckets for chat, likes, sign-ins and orders: in Redis when there
+    is one (every worker counts against the same bucket), else in memory."""
+    redis = app[keys.REDIS]
+    app[keys.LIMITER] = (RedisLimiter(redis, app[keys.SETTINGS].redis_prefix)
+                         if redis is not None else MemoryLimiter())
+    yield
 
 
 async def broker_ctx(app: web.Application) -> AsyncIterator[None]:

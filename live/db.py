@@ -13,21 +13,23 @@ from __future__ import annotations
 
 import asyncio
 import os
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from aiohttp import web
 from sqlalchemy import DateTime, MetaData, and_, event, or_, true
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import await_only
 
-from live import keys
+from live import keys, sqlite
+from live.errors import not_found
 from live.settings import Settings
 
 NAMING = {
@@ -81,10 +83,25 @@ class WriteQueue:
     """
 
     KEY = "live_write_turn"
+    # one queue per database file and event loop: two apps of one process on
+    # one file (tests, a restart) take turns too instead of blocking each other
+    _shared: ClassVar[weakref.WeakKeyDictionary[Any, dict[str, WriteQueue]]] = \
+        weakref.WeakKeyDictionary()
 
     def __init__(self, timeout_s: float) -> None:
         self.lock = asyncio.Lock()
         self.timeout_s = timeout_s
+
+    @classmethod
+    def of(cls, database: str, timeout_s: float = 30.0) -> WriteQueue:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return cls(timeout_s)
+        queues = cls._shared.setdefault(loop, {})
+        if database not in queues:
+            queues[database] = cls(timeout_s)
+        return queues[database]
 
     def enter(self, info: dict[str, Any]) -> None:
         if info.get(self.KEY):
@@ -103,7 +120,12 @@ class WriteQueue:
 def make_engine(settings: Settings) -> AsyncEngine:
     url = settings.database_url
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        path = make_url(url).database
+        if path and path != ":memory:" and not path.startswith("file:"):
+            # statements run in the loop's thread (live/sqlite.py explains why)
+            engine = create_async_engine(url, async_creator=sqlite.creator(path, timeout=30))
+        else:
+            engine = create_async_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -115,7 +137,7 @@ def make_engine(settings: Settings) -> AsyncEngine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
-        writers = WriteQueue(timeout_s=30.0)
+        writers = WriteQueue.of(path or url)
 
         @event.listens_for(engine.sync_engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
@@ -209,3 +231,15 @@ def keyset_after(columns: Sequence[Any], values: Sequence[Any] | None) -> Any:
         return true()
     return or_(*(and_(*(columns[j] == values[j] for j in range(i)), column > values[i])
                  for i, column in enumerate(columns)))
+
+
+T = TypeVar("T")
+
+
+async def get_or_404(session: AsyncSession, model: type[T], key: Any, what: str) -> T:
+    """The row with this primary key, or 404 `not_found` naming `what`: the
+    loader behind every domain's `get_<thing>`."""
+    row = await session.get(model, key)
+    if row is None:
+        raise not_found(what)
+    return row

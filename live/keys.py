@@ -40,7 +40,8 @@ ORDER_HOOKS: web.AppKey[OrderHooks] = web.AppKey("order_hooks")
 # Distribution binds the viewer to a 团长 here; it raises LiveError(invalid) for
 # a tampered or foreign share token, which refuses the join.
 JOIN_HOOKS: web.AppKey[list[Any]] = web.AppKey("join_hooks")
-# Real time (live/realtime): this worker's room ticks and the chat/like rate limiter.
+# Real time (live/realtime): this worker's room ticks; the token buckets of chat,
+# likes, sign-ins and orders (app.limiter_ctx).
 FANOUT: web.AppKey[Fanout] = web.AppKey("fanout")
 LIMITER: web.AppKey[Any] = web.AppKey("limiter")  # ratelimit.MemoryLimiter | RedisLimiter
 # Production mode: the Redis stock gate of hot flash sales (None when embedded).

@@ -6,10 +6,12 @@ gets a `Settings` instance (tests build one directly).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,17 @@ class Settings:
     chat_burst: int = 5
     chat_rate_per_s: float = 1.0
     like_rate_per_s: float = 20.0
+    # HTTP token buckets (a burst of 0 turns one off). Generous: they stop
+    # password guessing and scripted sign-ups, never an honest buyer.
+    signin_ip_burst: int = 30  # POST /sessions and /accounts per client IP
+    signin_ip_rate_per_s: float = 0.5
+    signin_account_burst: int = 10  # POST /sessions per account name
+    signin_account_rate_per_s: float = 0.1
+    viewer_ip_burst: int = 300  # POST /viewers per client IP (a carrier NAT hides many)
+    viewer_ip_rate_per_s: float = 10.0
+    order_burst: int = 20  # POST /orders per viewer: a buyer places a few a second at most
+    order_rate_per_s: float = 5.0
+    trusted_proxies: tuple[str, ...] = ()  # addresses/networks whose X-Forwarded-For counts
     allowed_origins: tuple[str, ...] = DEFAULT_ORIGINS
     webrtc_max_viewers: int = 20  # contract default; ~11 per core at 360p15 (docs/benchmarks.md)
     history_max: int = 1000  # events each room keeps for replay
@@ -74,6 +87,19 @@ class Settings:
             kwargs["chat_rate_per_s"] = float(v)
         if (v := get("LIKE_RATE_PER_S")) is not None:
             kwargs["like_rate_per_s"] = float(v)
+        for name in ("SIGNIN_IP_BURST", "SIGNIN_ACCOUNT_BURST", "VIEWER_IP_BURST",
+                     "ORDER_BURST"):
+            if (v := get(name)) is not None:
+                kwargs[name.lower()] = int(v)
+        for name in ("SIGNIN_IP_RATE_PER_S", "SIGNIN_ACCOUNT_RATE_PER_S",
+                     "VIEWER_IP_RATE_PER_S", "ORDER_RATE_PER_S"):
+            if (v := get(name)) is not None:
+                kwargs[name.lower()] = float(v)
+        if (v := get("TRUSTED_PROXIES")) is not None:
+            proxies = tuple(p.strip() for p in v.split(",") if p.strip())
+            for p in proxies:
+                ipaddress.ip_network(p, strict=False)  # a typo fails at start, not per request
+            kwargs["trusted_proxies"] = proxies
         if (v := get("ALLOWED_ORIGINS")) is not None:
             kwargs["allowed_origins"] = tuple(o.strip() for o in v.split(",") if o.strip())
         if (v := get("HISTORY_MAX")) is not None:
@@ -109,6 +135,10 @@ class Settings:
                 path.chmod(0o600)
             out = replace(out, secret=path.read_text().strip())
         return out
+
+    @cached_property
+    def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(p, strict=False) for p in self.trusted_proxies)
 
     @property
     def is_sqlite(self) -> bool:

@@ -29,6 +29,9 @@ from live.db import make_engine, migrate
 from live.settings import Settings
 from tests.helpers import Api
 
+# Fixtures defined beside the helpers they go with (`rt`, `rapi`, `rt_settings`).
+pytest_plugins = ["tests.realtime_helpers"]
+
 PG_ADMIN = os.environ.get("LIVE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("LIVE_TEST_REDIS", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() == "true"

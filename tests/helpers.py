@@ -53,7 +53,11 @@ class Api:
             try:
                 data = await resp.json(content_type=None)
             except ValueError:
-                data = await resp.text()
+                raw = await resp.read()  # not JSON: text, or bytes (a PNG)
+                try:
+                    data = raw.decode()
+                except UnicodeDecodeError:
+                    data = raw
             return Reply(resp.status, data, resp.headers)
 
     async def get(self, path: str, **kw: Any) -> Reply:

@@ -15,6 +15,11 @@
 127.0.0.1 with a free port (`aiohttp_client(app)` makes more, say two apps
 sharing one Redis). Frames are flattened into `sio.events` (every `{seq,
 type, ts, data}` in arrival order); `sio.frames` keeps them as received.
+
+Tests that move time use the fixtures below instead: `rt` is a server whose
+app runs on the test's FakeClock with timers off, `rapi` talks to it (every
+test sees them: conftest.py loads this module as a plugin). A test module may
+override `rt_settings` to change the app's settings.
 """
 
 from __future__ import annotations
@@ -25,8 +30,37 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
+import pytest
 import socketio
+from aiohttp import web
 from aiohttp.test_utils import TestClient
+
+from live.app import create_app
+from live.clock import FakeClock
+from live.settings import Settings
+from tests.helpers import Api
+
+
+@pytest.fixture
+def rt_settings() -> dict[str, Any]:
+    """Settings overrides for `rt_app` (a module overrides this fixture)."""
+    return {}
+
+
+@pytest.fixture
+def rt_app(make_settings: Callable[..., Settings], clock: FakeClock,
+           rt_settings: dict[str, Any]) -> web.Application:
+    return create_app(make_settings(**rt_settings), clock=clock, run_timers=False)
+
+
+@pytest.fixture
+async def rt(rt_app: web.Application, aiohttp_client: Any) -> TestClient:  # type: ignore[type-arg]
+    return await aiohttp_client(rt_app)
+
+
+@pytest.fixture
+async def rapi(rt: TestClient) -> Api:  # type: ignore[type-arg]
+    return Api(rt)
 
 
 def server_url(client: TestClient | str) -> str:  # type: ignore[type-arg]

@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from live.app import create_app
 from live.clock import FakeClock
-from live.settings import Settings
 from tests.helpers import Actor, Api
 from tests.realtime_helpers import sio_client
 
 
 @pytest.fixture
-def rt_app(make_settings: Callable[..., Settings], clock: FakeClock) -> web.Application:
-    return create_app(make_settings(chat_burst=100), clock=clock, run_timers=False)
-
-
-@pytest.fixture
-async def rt(rt_app: web.Application, aiohttp_client: Any) -> TestClient:  # type: ignore[type-arg]
-    return await aiohttp_client(rt_app)
-
-
-@pytest.fixture
-async def rapi(rt: TestClient) -> Api:  # type: ignore[type-arg]
-    return Api(rt)
+def rt_settings() -> dict[str, Any]:
+    return {"chat_burst": 100}  # chat freely: these tests are about moderation
 
 
 async def moderate(api: Api, host: Actor, room_id: str, **body: Any) -> Any:

@@ -6,8 +6,6 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from live import keys
@@ -16,21 +14,6 @@ from live.clock import FakeClock
 from live.settings import Settings
 from tests.helpers import Api
 from tests.realtime_helpers import connect_error, sio_client
-
-
-@pytest.fixture
-def rt_app(make_settings: Callable[..., Settings], clock: FakeClock) -> web.Application:
-    return create_app(make_settings(), clock=clock, run_timers=False)
-
-
-@pytest.fixture
-async def rt(rt_app: web.Application, aiohttp_client: Any) -> TestClient:  # type: ignore[type-arg]
-    return await aiohttp_client(rt_app)
-
-
-@pytest.fixture
-async def rapi(rt: TestClient) -> Api:  # type: ignore[type-arg]
-    return Api(rt)
 
 
 def seqs(events: list[dict[str, Any]]) -> list[int]:
@@ -56,6 +39,26 @@ async def test_foreign_origin_is_refused_and_local_ones_are_allowed(
     own = f"http://{rt.server.host}:{rt.server.port}"
     async with sio_client(rt, viewer.token, headers={"Origin": own}) as c:
         assert c.sio.connected
+
+
+async def test_configured_origins_only_on_either_transport(
+        make_settings: Callable[..., Settings], aiohttp_client: Any) -> None:
+    app = create_app(make_settings(allowed_origins=("https://shop.example",)), run_timers=False)
+    client = await aiohttp_client(app)
+    viewer = await Api(client).viewer()
+    for transports in (["websocket"], ["polling"]):
+        for origin in ("https://evil.example", "https://shop.example.evil.example",
+                       "http://shop.example", "http://localhost:5173"):
+            await connect_error(client, viewer.token, headers={"Origin": origin},
+                                transports=transports)
+        async with sio_client(client, viewer.token, headers={"Origin": "https://shop.example"},
+                              transports=transports) as c:
+            assert c.sio.connected
+    # what the browser never sent: the server's HTTP answer to a foreign handshake
+    url = str(client.make_url("/socket.io/?EIO=4&transport=polling"))
+    async with client.session.get(url, headers={"Origin": "https://evil.example"}) as r:
+        assert r.status == 400
+        assert "Access-Control-Allow-Origin" not in r.headers
 
 
 async def test_packet_over_16_kib_closes_the_connection(rt: TestClient, rapi: Api) -> None:  # type: ignore[type-arg]

@@ -10,7 +10,7 @@ from live.accounts.models import Account, Viewer
 from live.accounts.principal import ANYONE, Principal
 from live.accounts.schemas import (
     AccountOut, AuthOut, MeOut, SignInIn, SignUpIn, ViewerAuthOut, ViewerIn, ViewerOut)
-from live.api import Body, Routes
+from live.api import Body, Routes, address_bucket, client_ip, throttle
 from live.db import transaction
 from live.errors import not_found
 
@@ -26,9 +26,17 @@ def viewer_out(v: Viewer) -> ViewerOut:
     return ViewerOut(id=v.id, nickname=v.nickname)
 
 
-@routes.post("/api/v1/accounts", body=SignUpIn, response=AuthOut, status=201, errors=(409,))
+async def _signin_ip_bucket(request: web.Request) -> None:
+    settings = request.app[keys.SETTINGS]
+    address = address_bucket(client_ip(request))
+    await throttle(request, f"signin:ip:{address}", settings.signin_ip_burst,
+                   settings.signin_ip_rate_per_s, "sign-ins from this address")
+
+
+@routes.post("/api/v1/accounts", body=SignUpIn, response=AuthOut, status=201, errors=(409, 429))
 async def sign_up(request: web.Request, *, body: Body[SignUpIn]) -> AuthOut:
     """Create a host, or a 团长 under the owner of an invite code."""
+    await _signin_ip_bucket(request)
     data = await body()
     async with transaction(request.app) as session:
         account, token = await service.sign_up(
@@ -37,19 +45,30 @@ async def sign_up(request: web.Request, *, body: Body[SignUpIn]) -> AuthOut:
     return AuthOut(account=account_out(account), token=token)
 
 
-@routes.post("/api/v1/sessions", body=SignInIn, response=AuthOut, errors=(401,))
+@routes.post("/api/v1/sessions", body=SignInIn, response=AuthOut, errors=(401, 429))
 async def sign_in(request: web.Request, *, body: Body[SignInIn]) -> AuthOut:
     """Sign in with name and password; returns a new token."""
+    await _signin_ip_bucket(request)
     data = await body()
+    # Per name as well, so guessing one account's password from many addresses
+    # is slow too; an unknown name has a bucket like a real one (same answer).
+    settings = request.app[keys.SETTINGS]
+    await throttle(request, f"signin:name:{data.name}", settings.signin_account_burst,
+                   settings.signin_account_rate_per_s, "sign-ins for this account")
     async with transaction(request.app) as session:
         account, token = await service.sign_in(
             session, name=data.name, password=data.password, now=request.app[keys.CLOCK].now())
     return AuthOut(account=account_out(account), token=token)
 
 
-@routes.post("/api/v1/viewers", body=ViewerIn, response=ViewerAuthOut, status=201)
+@routes.post("/api/v1/viewers", body=ViewerIn, response=ViewerAuthOut, status=201,
+             errors=(429,))
 async def create_viewer(request: web.Request, *, body: Body[ViewerIn]) -> ViewerAuthOut:
     """A guest viewer identity, created silently by the player."""
+    settings = request.app[keys.SETTINGS]
+    address = address_bucket(client_ip(request))
+    await throttle(request, f"viewers:ip:{address}", settings.viewer_ip_burst,
+                   settings.viewer_ip_rate_per_s, "new viewers from this address")
     data = await body()
     async with transaction(request.app) as session:
         viewer, token = await service.create_viewer(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from live import keys
 from live.accounts.principal import HOST, VIEWER, Principal, Role
-from live.api import Body, Routes, parse, read_json
+from live.api import Body, Routes, parse, read_json, throttle
 from live.cart import service
 from live.cart.events import FlashChanged
 from live.cart.gate import StockGate, Verdict
@@ -188,12 +188,16 @@ async def _gate_order(app: web.Application, viewer_id: str, raw: Any
 
 
 @routes.post("/api/v1/orders", body=PlaceOrderIn, response=OrderOut, status=201, auth=VIEWER,
-             errors=(409,),
+             errors=(409, 429),
              summary="Place an order (header Idempotency-Key, 1..64 characters, required)")
 async def place_order(request: web.Request, *, principal: Principal,
                       body: Body[PlaceOrderIn]) -> web.Response:
     """Place an order: buy now (`items`) or the cart (`from_cart`)."""
     app = request.app
+    # Before anything else, retries included: a 429 is never stored as the key's answer.
+    settings = app[keys.SETTINGS]
+    await throttle(request, f"orders:{principal.id}", settings.order_burst,
+                   settings.order_rate_per_s, "orders")
     key = request.headers.get("Idempotency-Key")
     if key is None or not 1 <= len(key) <= 64:
         raise invalid("the Idempotency-Key header is required (1..64 characters)",
@@ -317,25 +321,23 @@ async def counting_payment_failures(app: web.Application) -> AsyncIterator[None]
              errors=(409,))
 async def cancel_order(request: web.Request, *, principal: Principal) -> dict[str, Any]:
     """Cancel an order while it awaits payment; its units go back."""
-    app = request.app
-    async with transaction(app) as session:
-        order = await service.order_for(session, request.match_info["order_id"], principal)
-        events = await service.cancel_order(session, order=order, hooks=app[keys.ORDER_HOOKS],
-                                            now=app[keys.CLOCK].now())
-        out = service.order_dict(order)
-    await publish(app, events)
-    await release_gate(app, order)
-    return out
+    return await _give_back(request, principal, service.cancel_order)
 
 
 @routes.post("/api/v1/orders/{order_id}/refund", response=OrderOut, auth=HOST, errors=(409,))
 async def refund_order(request: web.Request, *, principal: Principal) -> dict[str, Any]:
     """Refund a paid order (its room's host); units go back, commissions are reversed."""
+    return await _give_back(request, principal, service.refund_order)
+
+
+async def _give_back(request: web.Request, principal: Principal,
+                     action: Callable[..., Awaitable[list[Event]]]) -> dict[str, Any]:
+    """Cancel or refund: the order's units go back to the database, then to the gate."""
     app = request.app
     async with transaction(app) as session:
         order = await service.order_for(session, request.match_info["order_id"], principal)
-        events = await service.refund_order(session, order=order, hooks=app[keys.ORDER_HOOKS],
-                                            now=app[keys.CLOCK].now())
+        events = await action(session, order=order, hooks=app[keys.ORDER_HOOKS],
+                              now=app[keys.CLOCK].now())
         out = service.order_dict(order)
     await publish(app, events)
     await release_gate(app, order)

@@ -31,13 +31,14 @@ from live.cart.events import FlashChanged, PurchaseMade, StockChanged, mask_nick
 from live.cart.hooks import OrderHooks
 from live.cart.models import CartItem, FlashBuyer, FlashSale, IdempotencyKey, Order, OrderItem
 from live.clock import iso
-from live.errors import Code, LiveError, conflict, forbidden, invalid, not_found
+from live.db import get_or_404
+from live.errors import Code, LiveError, conflict, forbidden, invalid
 from live.events import Event
 from live.growth.service import coupons as growth_coupons
 from live.growth.service import groups as growth_groups
 from live.ids import new_id
 from live.rooms.models import Product, Room, ShelfItem
-from live.rooms.service import get_room, rooms_showing
+from live.rooms.service import get_room, room_of_host, rooms_showing
 
 HELD = ("pending_payment", "paid")  # statuses whose units are sold or pending
 KEY_RETENTION = timedelta(hours=48)  # Idempotency-Key answers are kept ≥ 24 h
@@ -183,17 +184,12 @@ async def unhold_for_buyer(session: AsyncSession, sale_id: str, viewer_id: str,
 # --- flash sales -------------------------------------------------------------------
 
 async def get_flash_sale(session: AsyncSession, sale_id: str) -> FlashSale:
-    sale = await session.get(FlashSale, sale_id)
-    if sale is None:
-        raise not_found("flash sale")
-    return sale
+    return await get_or_404(session, FlashSale, sale_id, "flash sale")
 
 
 async def flash_sale_of_host(session: AsyncSession, sale_id: str, host: Principal) -> FlashSale:
     sale = await get_flash_sale(session, sale_id)
-    room = await get_room(session, sale.room_id)
-    if host.role != "host" or room.host_id != host.id:
-        raise forbidden("this flash sale belongs to another host")
+    await room_of_host(session, sale.room_id, host)
     return sale
 
 
@@ -578,10 +574,7 @@ async def place_order(session: AsyncSession, *, viewer_id: str, request: OrderRe
 
 
 async def get_order(session: AsyncSession, order_id: str) -> Order:
-    order = await session.get(Order, order_id)
-    if order is None:
-        raise not_found("order")
-    return order
+    return await get_or_404(session, Order, order_id, "order")
 
 
 async def order_for(session: AsyncSession, order_id: str, who: Principal) -> Order:
@@ -600,9 +593,10 @@ async def list_orders(session: AsyncSession, *, who: Principal, room_id: str | N
                       limit: int) -> list[Order]:
     query = select(Order).order_by(Order.created_at.desc(), Order.id.desc()).limit(limit)
     if room_id is not None:
-        room = await get_room(session, room_id)
-        if who.role == "host" and room.host_id != who.id:
-            raise forbidden("this room belongs to another host")
+        if who.role == "host":
+            await room_of_host(session, room_id, who)
+        else:
+            await get_room(session, room_id)
         query = query.where(Order.room_id == room_id)
     if who.role == "viewer":
         query = query.where(Order.viewer_id == who.id)

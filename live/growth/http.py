@@ -17,9 +17,8 @@ from live.growth.schemas import (
     ClaimReplyOut, ClaimsOut, CouponOut, CreateCouponIn, CreateDrawIn, CreateGroupBuyIn,
     DrawOut, DrawWinnersOut, GroupBuyOut, GroupOut, SubscriptionReplyOut, SubscriptionsOut)
 from live.growth.service import coupons, draws, groups, reminders
-from live.growth.service.common import live_room_of_host
 from live.realtime.publish import publish
-from live.rooms.service import get_room
+from live.rooms.service import get_room, room_of_host
 
 routes = Routes(tag="growth")
 
@@ -39,7 +38,7 @@ async def create_coupon(request: web.Request, *, principal: Principal,
     """Push a coupon (优惠券) into the live room: a `coupon` event."""
     app = request.app
     async with transaction(app) as session:
-        room = await live_room_of_host(session, request.match_info["room_id"], principal)
+        room = await room_of_host(session, request.match_info["room_id"], principal)
         data = await body()
         if (data.discount_cents is None) == (data.discount_bps is None):
             why = "give exactly one of discount_cents and discount_bps"
@@ -100,7 +99,7 @@ async def create_group_buy(request: web.Request, *, principal: Principal,
     """Offer a 拼团 group buy in the live room: a `group_buy` event."""
     app = request.app
     async with transaction(app) as session:
-        room = await live_room_of_host(session, request.match_info["room_id"], principal)
+        room = await room_of_host(session, request.match_info["room_id"], principal)
         data = await body()
         offer, events = await groups.create_offer(
             session, room=room, product_id=data.product_id, price_cents=data.price_cents,
@@ -135,7 +134,7 @@ async def create_draw(request: web.Request, *, principal: Principal,
     app = request.app
     try:
         async with transaction(app) as session:
-            room = await live_room_of_host(session, request.match_info["room_id"], principal)
+            room = await room_of_host(session, request.match_info["room_id"], principal)
             data = await body()
             if data.eligibility == "chatted" and data.keyword is None:
                 raise invalid("a chatted draw needs a keyword",
@@ -158,9 +157,7 @@ async def end_draw(request: web.Request, *, principal: Principal) -> dict[str, A
     app = request.app
     async with transaction(app) as session:
         draw = await draws.get_draw(session, request.match_info["draw_id"])
-        room = await get_room(session, draw.room_id)
-        if room.host_id != principal.id:
-            raise forbidden("this draw belongs to another host's room")
+        await room_of_host(session, draw.room_id, principal)
         events = await draws.end_draw(session, draw_id=draw.id, now=_now(request),
                                       eligible_fn=bridge.eligible_viewers, manual=True)
         out = draws.draw_dict(await draws.get_draw(session, draw.id))
@@ -182,9 +179,7 @@ async def draw_winners(request: web.Request, *, principal: Principal) -> dict[st
     Empty while the draw runs."""
     async with request.app[keys.SESSIONS]() as session:
         draw = await draws.get_draw(session, request.match_info["draw_id"])
-        room = await get_room(session, draw.room_id)
-        if room.host_id != principal.id:
-            raise forbidden("this draw belongs to another host's room")
+        await room_of_host(session, draw.room_id, principal)
         ids = draws.draw_dict(draw)["winner_ids"] or []
         names = await bridge.nicknames(session, ids)
     return {"draw_id": draw.id, "status": draw.status,

@@ -40,7 +40,6 @@ from live.errors import (
 from live.metrics import Metrics
 from live.realtime import wire
 from live.realtime.publish import publish
-from live.realtime.ratelimit import MemoryLimiter, RedisLimiter
 from live.realtime.tick import Fanout, Transport, collapse
 from live.rooms.models import Room
 from live.snapshot import build_snapshot
@@ -466,10 +465,6 @@ async def drain_connections(app: web.Application) -> None:
 
 async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx, after the broker's: room ticks stop before the broker closes."""
-    redis = app[keys.REDIS]
-    settings = app[keys.SETTINGS]
-    app[LIMITER] = (RedisLimiter(redis, settings.redis_prefix) if redis is not None
-                    else MemoryLimiter())
     metrics = app[keys.METRICS]
     fanout = Fanout(app[keys.BROKER], SioTransport(app[keys.SIO], metrics), metrics=metrics)
     await fanout.start()

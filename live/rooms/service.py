@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from live.accounts.models import Account
 from live.accounts.principal import Principal
 from live.clock import iso
-from live.errors import Code, LiveError, conflict, forbidden, invalid, not_found
+from live.db import get_or_404
+from live.errors import Code, LiveError, conflict, forbidden, invalid
 from live.events import Event
 from live.ids import new_id
 from live.rooms.events import PinChanged, ShelfChanged, StatusChanged
@@ -29,25 +30,25 @@ def product_dict(p: Product) -> dict[str, Any]:
 # --- loading with the contract's 404/403 rules --------------------------------
 
 async def get_room(session: AsyncSession, room_id: str) -> Room:
-    room = await session.get(Room, room_id)
-    if room is None:
-        raise not_found("room")
-    return room
+    return await get_or_404(session, Room, room_id, "room")
+
+
+def require_host(room: Room, host: Principal) -> None:
+    """403 unless `host` is the host who owns the room: the one owner check of
+    every room's resource (sales, orders, draws, stats, …)."""
+    if host.role != "host" or room.host_id != host.id:
+        raise forbidden("this room belongs to another host")
 
 
 async def room_of_host(session: AsyncSession, room_id: str, host: Principal) -> Room:
     """The room, if `host` owns it: 404 when it does not exist, else 403."""
     room = await get_room(session, room_id)
-    if host.role != "host" or room.host_id != host.id:
-        raise forbidden("this room belongs to another host")
+    require_host(room, host)
     return room
 
 
 async def get_product(session: AsyncSession, product_id: str) -> Product:
-    product = await session.get(Product, product_id)
-    if product is None:
-        raise not_found("product")
-    return product
+    return await get_or_404(session, Product, product_id, "product")
 
 
 async def product_of_host(session: AsyncSession, product_id: str, host: Principal) -> Product:

@@ -196,7 +196,9 @@ async def my_stats(request: web.Request, *, principal: Principal,
     """Visits, visitors, buyers, orders, GMV and conversion of the 团长's links."""
     async with request.app[keys.SESSIONS]() as session:
         if query.room_id is not None:
-            await rooms.get_room(session, query.room_id)
+            room = await rooms.get_room(session, query.room_id)
+            if room.host_id != principal.host_id:  # as for share links: own host's rooms only
+                raise forbidden("this room belongs to another host")
         figures = await service.leader_stats(session, leader_id=principal.id,
                                              room_id=query.room_id)
     return figures.as_dict()

@@ -12,7 +12,7 @@ from live.accounts.principal import HOST, VIEWER, Principal
 from live.api import Body, Routes
 from live.clock import iso
 from live.db import transaction
-from live.errors import forbidden, not_found
+from live.errors import not_found
 from live.rooms import service as rooms
 from live.stats import exports, service
 from live.stats.models import StatsCustomer
@@ -55,8 +55,7 @@ async def room_stats(request: web.Request, *, principal: Principal,
     await session.close()  # the connection goes back before the broker calls
     if room is None:
         raise not_found("room")
-    if room.host_id != principal.id:
-        raise forbidden("this room belongs to another host")
+    rooms.require_host(room, principal)
     viewers_now, peak, likes = await live_counters(app, room.id, likes=room.likes,
                                                    peak=room.peak_viewers)
     return service.room_stats(row, viewers_now=viewers_now, peak_viewers=peak, likes=likes)

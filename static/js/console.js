@@ -4,6 +4,7 @@ import {
   parseYuan, percent, productImage, serverNow, store, syncClock, t, toast, compact,
 } from "./common.js";
 import { RoomStream } from "./realtime.js";
+import { setupSignIn } from "./signin.js";
 
 const S = {
   token: store.get("live.host.token"),
@@ -33,26 +34,11 @@ function showAuth() { $("#auth").hidden = false; $("#app").hidden = true; }
 $("#to-signup").addEventListener("click", (e) => { e.preventDefault(); $("#signin-form").hidden = true; $("#signup-form").hidden = false; $("#to-signup").hidden = true; $("#to-signin").hidden = false; });
 $("#to-signin").addEventListener("click", (e) => { e.preventDefault(); $("#signin-form").hidden = false; $("#signup-form").hidden = true; $("#to-signup").hidden = false; $("#to-signin").hidden = true; });
 
-$("#signin-form").addEventListener("submit", async (e) => {
-  e.preventDefault();
-  const fd = new FormData(e.target);
-  try {
-    const r = await api("POST", "/api/v1/sessions", { name: fd.get("name"), password: fd.get("password") });
-    if (r.account.role !== "host") { toast(t("console.not_host"), "error"); return; }
-    signedIn(r.token);
-  } catch (err) { toast(err.status === 401 ? t("auth.wrong") : errorText(err), "error"); }
+setupSignIn({
+  role: "host", storeKey: "live.host.token", notRole: "console.not_host",
+  onSignedIn: (token) => { S.token = token; boot(); },
+  onSignedOut: () => location.reload(),
 });
-$("#signup-form").addEventListener("submit", async (e) => {
-  e.preventDefault();
-  const fd = new FormData(e.target);
-  try {
-    const r = await api("POST", "/api/v1/accounts", { name: fd.get("name"), password: fd.get("password"), role: "host" });
-    signedIn(r.token);
-  } catch (err) { toast(err.code === "conflict" ? t("auth.taken") : errorText(err), "error"); }
-});
-$("#signout").addEventListener("click", () => { store.set("live.host.token", null); location.reload(); });
-
-function signedIn(token) { S.token = token; store.set("live.host.token", token); boot(); }
 
 const call = (method, path, body, opts = {}) => api(method, path, body, { token: S.token, ...opts });
 

@@ -2,6 +2,7 @@
 import {
   $, api, applyI18n, errorText, fmtTime, h, initial, langToggle, money, percent, store, t, toast, compact,
 } from "./common.js";
+import { setupSignIn } from "./signin.js";
 
 const L = { token: store.get("live.leader.token"), account: null, invite: null, rooms: [] };
 const params = new URLSearchParams(location.search);
@@ -22,29 +23,14 @@ $("#tab-signin").addEventListener("click", () => tab("signin"));
 $("#tab-signup").addEventListener("click", () => tab("signup"));
 if (params.get("invite")) { tab("signup"); $("#signup-form").invite_code.value = params.get("invite"); }
 
-$("#signin-form").addEventListener("submit", async (e) => {
-  e.preventDefault();
-  const fd = new FormData(e.target);
-  try {
-    const r = await api("POST", "/api/v1/sessions", { name: fd.get("name"), password: fd.get("password") });
-    if (r.account.role !== "leader") { toast(t("leader.not_leader"), "error"); return; }
-    signedIn(r.token);
-  } catch (err) { toast(err.status === 401 ? t("auth.wrong") : errorText(err), "error"); }
+setupSignIn({
+  role: "leader", storeKey: "live.leader.token", notRole: "leader.not_leader",
+  signupFields: (fd) => ({ invite_code: String(fd.get("invite_code")).trim() }),
+  signupError: (err) => (err.code === "invalid" && err.fields.some((f) => f.field === "invite_code")
+    ? t("leader.bad_invite") : null),
+  onSignedIn: (token) => { L.token = token; boot(); },
+  onSignedOut: () => { location.href = "/leader"; },
 });
-$("#signup-form").addEventListener("submit", async (e) => {
-  e.preventDefault();
-  const fd = new FormData(e.target);
-  try {
-    const r = await api("POST", "/api/v1/accounts", { name: fd.get("name"), password: fd.get("password"), role: "leader",
-      invite_code: String(fd.get("invite_code")).trim() });
-    signedIn(r.token);
-  } catch (err) {
-    toast(err.code === "conflict" ? t("auth.taken") : err.code === "invalid" && err.fields.some((f) => f.field === "invite_code")
-      ? t("leader.bad_invite") : errorText(err), "error");
-  }
-});
-$("#signout").addEventListener("click", () => { store.set("live.leader.token", null); location.href = "/leader"; });
-function signedIn(token) { L.token = token; store.set("live.leader.token", token); boot(); }
 
 // --- numbers -----------------------------------------------------------------------------
 async function loadStats() {

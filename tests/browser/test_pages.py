@@ -151,3 +151,38 @@ def test_console_signs_in_and_lists_the_hosts_rooms(
     assert page.evaluate("localStorage.getItem('live.host.token')")
     page.reload()  # the token is kept
     expect(page.locator("#shelf .shelf-row")).to_have_count(2)
+
+
+def test_leader_page_signs_in_only_leaders_and_signs_out(
+        new_page: Callable[..., Any], http: Http) -> None:
+    status, host = http.call("POST", "/api/v1/accounts", {
+        "name": "鲜果团方", "password": "password-123", "role": "host"})
+    assert status == 201, host
+    _, me = http.call("GET", "/api/v1/me", token=host["token"])
+    status, _ = http.call("POST", "/api/v1/accounts", {
+        "name": "王姐团长", "password": "password-123", "role": "leader",
+        "invite_code": me["invite_code"]})
+    assert status == 201
+    page = new_page(DESKTOP)
+    page.goto("/leader")
+    page.fill("#signin-form input[name=name]", "鲜果团方")  # a host, on the 团长 page
+    page.fill("#signin-form input[name=password]", "password-123")
+    page.click("#signin-form button[type=submit]")
+    expect(page.locator(".toast")).to_contain_text("这是团方账号，请到主播中控台登录")
+    assert page.evaluate("localStorage.getItem('live.leader.token')") is None
+    page.click("#tab-signup")
+    page.fill("#signup-form input[name=name]", "新团长")
+    page.fill("#signup-form input[name=password]", "password-123")
+    page.fill("#signup-form input[name=invite_code]", "NOPE-NOPE")
+    page.click("#signup-form button[type=submit]")
+    expect(page.locator(".toast").last).to_contain_text("邀请码无效")
+    page.click("#tab-signin")
+    page.fill("#signin-form input[name=name]", "王姐团长")
+    page.fill("#signin-form input[name=password]", "password-123")
+    page.click("#signin-form button[type=submit]")
+    expect(page.locator("#app")).to_be_visible()
+    assert page.evaluate("localStorage.getItem('live.leader.token')")
+    shot(page, "leader-signed-in")
+    page.click("#signout")
+    expect(page.locator("#auth")).to_be_visible()
+    assert page.evaluate("localStorage.getItem('live.leader.token')") is None

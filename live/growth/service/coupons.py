@@ -9,7 +9,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from live.clock import iso
-from live.errors import Code, LiveError, invalid, not_found
+from live.db import get_or_404
+from live.errors import Code, LiveError, invalid
 from live.events import Event
 from live.growth.events import CouponPushed
 from live.growth.models import Coupon, CouponClaim
@@ -37,10 +38,7 @@ def claim_dict(cl: CouponClaim, coupon: Coupon | None = None) -> dict[str, Any]:
 
 
 async def get_coupon(session: AsyncSession, coupon_id: str) -> Coupon:
-    coupon = await session.get(Coupon, coupon_id)
-    if coupon is None:
-        raise not_found("coupon")
-    return coupon
+    return await get_or_404(session, Coupon, coupon_id, "coupon")
 
 
 async def create_coupon(session: AsyncSession, *, room: Room, title: str,

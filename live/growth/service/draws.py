@@ -23,7 +23,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from live.clock import iso
-from live.errors import conflict, not_found
+from live.db import get_or_404
+from live.errors import conflict
 from live.events import Event
 from live.growth.events import DrawChanged
 from live.growth.models import Draw
@@ -75,10 +76,7 @@ def draw_event(d: Draw) -> DrawChanged:
 
 
 async def get_draw(session: AsyncSession, draw_id: str) -> Draw:
-    draw = await session.get(Draw, draw_id)
-    if draw is None:
-        raise not_found("draw")
-    return draw
+    return await get_or_404(session, Draw, draw_id, "draw")
 
 
 async def running_draw(session: AsyncSession, room_id: str) -> Draw | None:

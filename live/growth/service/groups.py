@@ -19,7 +19,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from live.clock import iso
-from live.errors import Code, LiveError, conflict, invalid, not_found
+from live.db import get_or_404
+from live.errors import Code, LiveError, conflict, invalid
 from live.events import Event
 from live.growth.events import GroupBuyOffered, GroupChanged
 from live.growth.models import Group, GroupBuy, GroupSeat
@@ -41,17 +42,11 @@ def group_dict(g: Group) -> dict[str, Any]:
 
 
 async def get_offer(session: AsyncSession, offer_id: str) -> GroupBuy:
-    offer = await session.get(GroupBuy, offer_id)
-    if offer is None:
-        raise not_found("group buy")
-    return offer
+    return await get_or_404(session, GroupBuy, offer_id, "group buy")
 
 
 async def get_group(session: AsyncSession, group_id: str) -> Group:
-    group = await session.get(Group, group_id)
-    if group is None:
-        raise not_found("group")
-    return group
+    return await get_or_404(session, Group, group_id, "group")
 
 
 async def open_groups(session: AsyncSession, offer_id: str) -> list[Group]:
