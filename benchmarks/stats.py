@@ -46,6 +46,9 @@ class Order:
     leader_id: str | None = None
     status: str = "paid"
     items: list[Any] = field(default_factory=list)
+    # read by growth's hooks (coupons, 拼团): these orders use neither
+    coupon_claim_id: str | None = None
+    group_id: str | None = None
 
 
 async def seed(app: web.Application, room_id: str, viewers: list[str], n_orders: int,
