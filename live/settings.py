@@ -44,7 +44,7 @@ class Settings:
     order_rate_per_s: float = 5.0
     trusted_proxies: tuple[str, ...] = ()  # addresses/networks whose X-Forwarded-For counts
     allowed_origins: tuple[str, ...] = DEFAULT_ORIGINS
-    webrtc_max_viewers: int = 20  # contract default; ~11 per core at 360p15 (docs/benchmarks.md)
+    webrtc_max_viewers: int = 20  # contract default; ~16-21 per core at 360p15 (docs/benchmarks.md)
     history_max: int = 1000  # events each room keeps for replay
     history_max_age_s: float = 600.0
     ice_servers: tuple[str, ...] = ()
