@@ -302,6 +302,43 @@ class Follower:
         await self.conn.wait_disconnected(wait_s)
 
 
+@dataclass
+class TwoWorkers:
+    server: Server
+    room: dict[str, Any]
+    tokens: list[str]
+    followers: list[Follower] = field(default_factory=list)  # closed at the end
+
+
+@contextlib.asynccontextmanager
+async def two_workers_with_a_room(database_settings: dict[str, Any], workdir: Path,
+                                  viewers: int) -> AsyncIterator[TwoWorkers]:
+    """A private Redis, `live serve --workers 2` on it (chat limits off), both
+    workers healthy, a live room and `viewers` viewer tokens."""
+    redis = PrivateRedis(workdir / "redis")
+    redis.start()
+    env = server_env(database_settings, workdir, redis.url,
+                     LIVE_CHAT_BURST="1000", LIVE_CHAT_RATE_PER_S="1000")
+    server = Server(env, workdir, workers=2)
+    server.start()
+    cluster: TwoWorkers | None = None
+    try:
+        await server.healthy()
+        await asyncio.gather(server.healthy(server.private_url(0)),
+                             server.healthy(server.private_url(1)))
+        async with api_for(server.private_url(0)) as api:
+            host = await api.host()
+            room = await api.room(host)
+            tokens = [(await api.viewer(f"看客{i}")).token for i in range(viewers)]
+        cluster = TwoWorkers(server, room, tokens)
+        yield cluster
+    finally:
+        for f in cluster.followers if cluster else []:
+            await f.close()
+        server.stop()
+        redis.kill()
+
+
 async def setup_room(api: Api, *, products: int = 0, **kw: Any) -> tuple[Any, dict[str, Any]]:
     host = await api.host()
     room = await api.room(host, products=products, **kw)

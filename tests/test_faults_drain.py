@@ -23,13 +23,10 @@ import pytest
 
 from tests.fault_helpers import (
     Follower,
-    PrivateRedis,
     Sender,
-    Server,
-    api_for,
     production,
     reconnect,
-    server_env,
+    two_workers_with_a_room,
     until,
 )
 
@@ -39,22 +36,10 @@ pytestmark = pytest.mark.slow
 @production
 async def test_sigterm_tells_clients_to_reconnect_and_they_lose_nothing(
         database_settings: dict[str, Any], tmp_path: Path) -> None:
-    redis = PrivateRedis(tmp_path / "redis")
-    redis.start()
-    env = server_env(database_settings, tmp_path, redis.url,
-                     LIVE_CHAT_BURST="1000", LIVE_CHAT_RATE_PER_S="1000")
-    server = Server(env, tmp_path, workers=2)
-    server.start()
-    followers: list[Follower] = []
-    try:
-        await server.healthy()
-        await asyncio.gather(server.healthy(server.private_url(0)),
-                             server.healthy(server.private_url(1)))
+    async with two_workers_with_a_room(database_settings, tmp_path, viewers=4) as cluster:
+        server, room, tokens, followers = (cluster.server, cluster.room, cluster.tokens,
+                                           cluster.followers)
         w0, w1 = server.private_url(0), server.private_url(1)
-        async with api_for(w0) as api:
-            host = await api.host()
-            room = await api.room(host)
-            tokens = [(await api.viewer(f"看客{i}")).token for i in range(4)]
         sender_f = Follower(room["id"], tokens[0], name="sender")
         leaving = [Follower(room["id"], t, name=f"v{i}") for i, t in enumerate(tokens[1:])]
         followers += [sender_f, *leaving]
@@ -85,8 +70,3 @@ async def test_sigterm_tells_clients_to_reconnect_and_they_lose_nothing(
             assert seqs == sorted(set(seqs)), f.name
         for v in leaving:
             assert v.resyncs == 0 and len(v.replays) == 1
-    finally:
-        for f in followers:
-            await f.close()
-        server.stop()
-        redis.kill()

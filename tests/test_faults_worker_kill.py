@@ -24,13 +24,10 @@ import pytest
 
 from tests.fault_helpers import (
     Follower,
-    PrivateRedis,
     Sender,
-    Server,
-    api_for,
     production,
     reconnect,
-    server_env,
+    two_workers_with_a_room,
     until,
 )
 
@@ -40,22 +37,10 @@ pytestmark = pytest.mark.slow
 @production
 async def test_viewers_of_a_killed_worker_replay_the_gap_exactly_once(
         database_settings: dict[str, Any], tmp_path: Path) -> None:
-    redis = PrivateRedis(tmp_path / "redis")
-    redis.start()
-    env = server_env(database_settings, tmp_path, redis.url,
-                     LIVE_CHAT_BURST="1000", LIVE_CHAT_RATE_PER_S="1000")
-    server = Server(env, tmp_path, workers=2)
-    server.start()
-    followers: list[Follower] = []
-    try:
-        await server.healthy()
-        await asyncio.gather(server.healthy(server.private_url(0)),
-                             server.healthy(server.private_url(1)))
+    async with two_workers_with_a_room(database_settings, tmp_path, viewers=6) as cluster:
+        server, room, tokens, followers = (cluster.server, cluster.room, cluster.tokens,
+                                           cluster.followers)
         w0, w1 = server.private_url(0), server.private_url(1)
-        async with api_for(w0) as api:
-            host = await api.host()
-            room = await api.room(host)
-            tokens = [(await api.viewer(f"看客{i}")).token for i in range(6)]
         sender_f = Follower(room["id"], tokens[0], name="sender")
         survivors = [Follower(room["id"], t, name=f"s{i}") for i, t in enumerate(tokens[1:3])]
         victims = [Follower(room["id"], t, name=f"v{i}") for i, t in enumerate(tokens[3:])]
@@ -94,8 +79,3 @@ async def test_viewers_of_a_killed_worker_replay_the_gap_exactly_once(
             assert replayed and replayed[0]["seq"] > (before or 0)  # the gap, from Redis
         assert victim_pid not in server.worker_pids()  # it was really killed...
         await server.healthy(server.private_url(1))  # ...and restarted
-    finally:
-        for f in followers:
-            await f.close()
-        server.stop()
-        redis.kill()
