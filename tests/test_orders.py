@@ -305,6 +305,32 @@ async def test_per_user_flash_limit_is_checked_before_stock(api: Api) -> None:
     assert (await sale(api, s["id"]))["remaining"] == 0
 
 
+async def test_a_sold_out_refusal_is_the_keys_stored_answer_and_holds_nothing(
+        api: Api) -> None:
+    """Doomed buyers are refused from reads (cart.service.early_refusal); the
+    answer is still the key's first answer, and nothing is held for them."""
+    host = await api.host()
+    room = await api.room(host, products=1, stock=10)
+    pid = room["shelf"][0]["id"]
+    s = await flash(api, host, room, pid, quantity=1, per_user_limit=1)
+    winner, late = await api.viewer(), await api.viewer()
+    won = await order(api, winner, room["id"], [(pid, 1)])
+    assert won.status == 201
+    refused = await order(api, late, room["id"], [(pid, 1)], key="late-1")
+    assert refused.status == 409 and refused.code == "sold_out"
+    assert refused.body["error"]["flash_sale_id"] == s["id"]
+    # a malformed body is still `invalid`, sold out or not
+    bad = await order(api, late, room["id"], [(pid, 1)], fulfilment={"kind": "pickup"})
+    assert bad.status == 422 and bad.code == "invalid"
+    await api.post(f"/api/v1/orders/{won['id']}/cancel", token=winner.token)
+    assert (await sale(api, s["id"]))["remaining"] == 1
+    again = await order(api, late, room["id"], [(pid, 1)], key="late-1")
+    assert (again.status, again.body) == (refused.status, refused.body)  # replayed
+    # the refusal held nothing for `late`: a new key buys the returned unit
+    assert (await order(api, late, room["id"], [(pid, 1)], key="late-2")).status == 201
+    assert (await sale(api, s["id"]))["remaining"] == 0
+
+
 async def test_cancelled_flash_units_go_back_to_the_running_sale_else_to_stock(
         api: Api) -> None:
     host = await api.host()

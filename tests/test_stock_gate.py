@@ -72,6 +72,29 @@ async def test_gate_follows_orders_cancels_and_replays(gated: tuple[Api, web.App
     assert (await sale(api, s["id"]))["status"] == "ended"
 
 
+async def test_the_gates_sold_out_is_answered_from_reads_and_stored(
+        gated: tuple[Api, web.Application]) -> None:
+    api, app = gated
+    host = await api.host()
+    room = await api.room(host, products=1, stock=20)
+    pid = room["shelf"][0]["id"]
+    s = await flash(api, host, room, pid, quantity=1, per_user_limit=1)
+    winner, late = await api.viewer(), await api.viewer()
+    won = await order(api, winner, room["id"], [(pid, 1)])
+    assert won.status == 201 and await gate_remaining(app, s["id"]) == 0
+    refused = await order(api, late, room["id"], [(pid, 1)], key="k")
+    assert refused.status == 409 and refused.code == "sold_out"
+    assert await gate_remaining(app, s["id"]) == 0
+    limited = await order(api, winner, room["id"], [(pid, 1)])
+    assert limited.status == 422 and limited.code == "limit_exceeded"  # before stock
+    await api.post(f"/api/v1/orders/{won['id']}/cancel", token=winner.token)
+    assert await gate_remaining(app, s["id"]) == 1
+    again = await order(api, late, room["id"], [(pid, 1)], key="k")
+    assert (again.status, again.body) == (refused.status, refused.body)
+    assert await gate_remaining(app, s["id"]) == 1  # the replay took nothing
+    assert (await order(api, late, room["id"], [(pid, 1)])).status == 201
+
+
 async def test_redis_flushed_mid_sale_never_oversells(
         gated: tuple[Api, web.Application], redis_url: str, redis_prefix: str) -> None:
     api, app = gated

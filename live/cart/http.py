@@ -213,6 +213,9 @@ async def place_order(request: web.Request, *, principal: Principal,
     refused, acquired = await _gate_order(app, principal.id, raw)
     order: Order | None = None
     try:
+        refusal = await _early_refusal(app, principal.id, raw, refused)
+        if refusal is not None:
+            return await _store_refusal(app, claim, refusal)
         async with transaction(app) as session:
             now = app[keys.CLOCK].now()
             row = await service.stored_answer(session, claim)
@@ -244,6 +247,40 @@ async def place_order(request: web.Request, *, principal: Principal,
     app[keys.METRICS].orders.labels(outcome="placed" if order else "refused").inc()
     await publish(app, events)
     return _answer(status, text)
+
+
+async def _early_refusal(app: web.Application, viewer_id: str, raw: Any,
+                         refused: dict[str, str]) -> LiveError | None:
+    """A doomed flash-sale buyer's answer from reads alone (service.early_refusal)."""
+    try:
+        data = parse(PlaceOrderIn, raw)
+    except LiveError:
+        return None  # the transaction answers the validation error
+    if data.group_buy_id is not None:
+        return None  # a 拼团 order sells from free stock, never from a flash sale
+    async with app[keys.SESSIONS]() as session:
+        if data.items is not None:
+            lines = [service.Line(i.product_id, i.quantity) for i in data.items]
+        else:
+            lines = await service.cart_lines(session, viewer_id=viewer_id, room_id=data.room_id)
+        gate = service.GateVerdicts(refused) if _gate(app) is not None else None
+        return await service.early_refusal(session, viewer_id=viewer_id,
+                                           room_id=data.room_id, lines=lines, gate=gate)
+
+
+async def _store_refusal(app: web.Application, claim: service.IdempotencyClaim,
+                         refusal: LiveError) -> web.Response:
+    """Answer `refusal` and keep it as the key's first answer (a short write)."""
+    text = service.dumps({"error": refusal.to_dict()})
+    async with transaction(app) as session:
+        row = await service.stored_answer(session, claim)
+        if row is not None:
+            return _replay(row)
+        service.remember_answer(session, claim, status=refusal.status, response=text,
+                                order_id=None, now=app[keys.CLOCK].now())
+        await session.flush()
+    app[keys.METRICS].orders.labels(outcome="refused").inc()
+    return _answer(refusal.status, text)
 
 
 async def _settle_gate(app: web.Application, viewer_id: str, acquired: list[tuple[str, int]],
