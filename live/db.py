@@ -142,10 +142,16 @@ def make_engine(settings: Settings) -> AsyncEngine:
         @event.listens_for(engine.sync_engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
             if conn.get_execution_options().get(READ_ONLY):
-                conn.exec_driver_sql("BEGIN")  # a WAL reader: never waits for the writer
+                # A WAL reader: never waits for the writer. query_only makes a
+                # write here fail at once instead of taking the lock outside
+                # the WriteQueue (where, in the loop's thread, it could wait
+                # for a writer that cannot run meanwhile).
+                conn.exec_driver_sql("PRAGMA query_only=1")
+                conn.exec_driver_sql("BEGIN")
                 return
             writers.enter(conn.connection.info)
             try:
+                conn.exec_driver_sql("PRAGMA query_only=0")
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             except BaseException:
                 writers.leave(conn.connection.info)
