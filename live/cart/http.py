@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+from dataclasses import dataclass, field
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
@@ -153,38 +154,48 @@ async def _replay_stored(app: web.Application, claim: service.IdempotencyClaim) 
     return _replay(row)
 
 
-async def _gate_order(app: web.Application, viewer_id: str, raw: Any
-                      ) -> tuple[dict[str, str], list[tuple[str, int]]]:
-    """Production mode: pass each running flash line through the Redis gate first.
-    Returns the gate's refusals by sale id and the units it let through."""
-    gate = _gate(app)
-    if gate is None:
-        return {}, []
+@dataclass
+class Prepared:
+    """What is settled from reads before an order's write transaction."""
+
+    refused: dict[str, str] = field(default_factory=dict)  # the gate's, by sale id
+    acquired: list[tuple[str, int]] = field(default_factory=list)  # units the gate let by
+    refusal: LiveError | None = None  # a doomed flash-sale buyer's answer
+
+
+async def _prepare_order(app: web.Application, viewer_id: str, raw: Any) -> Prepared:
+    """One read of the lines and their running flash sales; in production each
+    flash line passes the Redis gate; then `service.early_refusal`."""
     try:
         data = parse(PlaceOrderIn, raw)
     except LiveError:
-        return {}, []  # the transaction answers the validation error
+        return Prepared()  # the transaction answers the validation error
     if data.group_buy_id is not None:
-        return {}, []  # a 拼团 order sells from free stock, never from a flash sale
+        return Prepared()  # a 拼团 order sells from free stock, never from a flash sale
+    gate = _gate(app)
     async with app[keys.SESSIONS]() as session:
         if data.items is not None:
             lines = [service.Line(i.product_id, i.quantity) for i in data.items]
         else:
             lines = await service.cart_lines(session, viewer_id=viewer_id, room_id=data.room_id)
         sales = await service.running_sales(session, [line.product_id for line in lines])
-    refused: dict[str, str] = {}
-    acquired: list[tuple[str, int]] = []
-    for line in sorted(lines, key=lambda line: line.product_id):
+        held = (await service.holdings(session, viewer_id, [s.id for s in sales.values()])
+                if gate is None and sales else None)
+    prepared = Prepared()
+    for line in sorted(lines, key=lambda line: line.product_id) if gate is not None else ():
         sale = sales.get(line.product_id)
         if sale is None or line.quantity <= 0:
             continue
         verdict = await gate.acquire(sale.id, viewer_id, line.quantity, sale.per_user_limit)
         if verdict == Verdict.OK:
-            acquired.append((sale.id, line.quantity))
+            prepared.acquired.append((sale.id, line.quantity))
         elif verdict in (Verdict.LIMIT_EXCEEDED, Verdict.SOLD_OUT):
-            refused[sale.id] = verdict.value
+            prepared.refused[sale.id] = verdict.value
             break
-    return refused, acquired
+    prepared.refusal = service.early_refusal(
+        room_id=data.room_id, lines=lines, sales=sales,
+        gate=service.GateVerdicts(prepared.refused) if gate is not None else None, held=held)
+    return prepared
 
 
 @routes.post("/api/v1/orders", body=PlaceOrderIn, response=OrderOut, status=201, auth=VIEWER,
@@ -210,12 +221,11 @@ async def place_order(request: web.Request, *, principal: Principal,
     if row is not None:
         return _replay(row)
 
-    refused, acquired = await _gate_order(app, principal.id, raw)
+    prepared = await _prepare_order(app, principal.id, raw)
     order: Order | None = None
     try:
-        refusal = await _early_refusal(app, principal.id, raw, refused)
-        if refusal is not None:
-            return await _store_refusal(app, claim, refusal)
+        if prepared.refusal is not None:
+            return await _store_refusal(app, claim, prepared.refusal)
         async with transaction(app) as session:
             now = app[keys.CLOCK].now()
             row = await service.stored_answer(session, claim)
@@ -229,7 +239,7 @@ async def place_order(request: web.Request, *, principal: Principal,
                         session, viewer_id=principal.id, request=_order_request(request, data),
                         hooks=app[keys.ORDER_HOOKS],
                         payment_timeout_s=app[keys.SETTINGS].payment_timeout_s, now=now,
-                        claim=claim, gate=service.GateVerdicts(refused))
+                        claim=claim, gate=service.GateVerdicts(prepared.refused))
                     text = service.dumps(service.order_dict(order))
                     status = 201
             except LiveError as err:
@@ -243,29 +253,10 @@ async def place_order(request: web.Request, *, principal: Principal,
         order = None
         return await _replay_stored(app, claim)
     finally:
-        await _settle_gate(app, principal.id, acquired, order)
+        await _settle_gate(app, principal.id, prepared.acquired, order)
     app[keys.METRICS].orders.labels(outcome="placed" if order else "refused").inc()
     await publish(app, events)
     return _answer(status, text)
-
-
-async def _early_refusal(app: web.Application, viewer_id: str, raw: Any,
-                         refused: dict[str, str]) -> LiveError | None:
-    """A doomed flash-sale buyer's answer from reads alone (service.early_refusal)."""
-    try:
-        data = parse(PlaceOrderIn, raw)
-    except LiveError:
-        return None  # the transaction answers the validation error
-    if data.group_buy_id is not None:
-        return None  # a 拼团 order sells from free stock, never from a flash sale
-    async with app[keys.SESSIONS]() as session:
-        if data.items is not None:
-            lines = [service.Line(i.product_id, i.quantity) for i in data.items]
-        else:
-            lines = await service.cart_lines(session, viewer_id=viewer_id, room_id=data.room_id)
-        gate = service.GateVerdicts(refused) if _gate(app) is not None else None
-        return await service.early_refusal(session, viewer_id=viewer_id,
-                                           room_id=data.room_id, lines=lines, gate=gate)
 
 
 async def _store_refusal(app: web.Application, claim: service.IdempotencyClaim,

@@ -451,30 +451,34 @@ class GateVerdicts:
     refused: Mapping[str, str] = field(default_factory=dict)
 
 
-async def early_refusal(session: AsyncSession, *, viewer_id: str, room_id: str,
-                        lines: Sequence[Line], gate: GateVerdicts | None) -> LiveError | None:
+async def holdings(session: AsyncSession, viewer_id: str,
+                   sale_ids: Sequence[str]) -> dict[str, int]:
+    """Units the viewer holds toward each sale's per-person limit."""
+    rows = await session.execute(
+        select(FlashBuyer.flash_sale_id, FlashBuyer.quantity).where(
+            FlashBuyer.viewer_id == viewer_id, FlashBuyer.flash_sale_id.in_(sale_ids)))
+    return {sale_id: quantity for sale_id, quantity in rows.all()}
+
+
+def early_refusal(*, room_id: str, lines: Sequence[Line], sales: Mapping[str, FlashSale],
+                  gate: GateVerdicts | None, held: Mapping[str, int] | None
+                  ) -> LiveError | None:
     """A flash-sale buyer who cannot get the units, told before anything is written.
 
     In a sell-out most requests are doomed; the full path (idempotency row,
     pricing, attribution, the per-person hold, the order rows, all under the
     write lock or the sale's row lock) cost them several milliseconds each and
-    made the winners wait behind them. Reads only: the Redis gate's verdicts in
-    production (`gate`), else the viewer's holding and the sale's `remaining`.
-    Same answers as `place_order` at the same steps — per-person limits first,
-    then stock, by product id — for lines whose running sale is in this room.
-    None: nothing refused here; the full path decides (and may still refuse)."""
-    sales = await running_sales(session, [line.product_id for line in lines])
-    flash = [(line, sales[line.product_id]) for line in sorted(lines, key=lambda x: x.product_id)
+    made the winners wait behind them. Decided from reads: the Redis gate's
+    verdicts in production (`gate`), else the viewer's holdings (`held`) and
+    the sales' `remaining` as read. Same answers as `place_order` at the same
+    steps — per-person limits first, then stock, by product id — for lines whose
+    running sale (`sales`, by product id) is in this room. None: nothing refused
+    here; the full path decides (and may still refuse)."""
+    flash = [(line, sales[line.product_id])
+             for line in sorted(lines, key=lambda x: x.product_id)
              if line.product_id in sales and sales[line.product_id].room_id == room_id
              and line.quantity > 0]
-    if not flash:
-        return None
-    held: dict[str, int] = {}
-    if gate is None:
-        held = {sale_id: quantity for sale_id, quantity in (await session.execute(
-            select(FlashBuyer.flash_sale_id, FlashBuyer.quantity).where(
-                FlashBuyer.viewer_id == viewer_id,
-                FlashBuyer.flash_sale_id.in_([sale.id for _, sale in flash])))).all()}
+    held = held or {}
     for line, sale in flash:
         if (gate.refused.get(sale.id) == Code.LIMIT_EXCEEDED if gate is not None
                 else held.get(sale.id, 0) + line.quantity > sale.per_user_limit):
