@@ -25,8 +25,6 @@ import multiprocessing as mp
 import os
 import re
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,7 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
-from launch import ROOT, cpu_seconds, free_port, live_server
+from launch import ROOT, cpu_seconds, free_port, live_server, stop, wait_for_port
 
 # --- the naive reference server ------------------------------------------------------
 
@@ -321,20 +319,11 @@ def run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     process = subprocess.Popen([sys.executable, __file__, "--reference-server", str(port)],
                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(300):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_for_port(port, process, "the reference server exited")
         return measure(kind, args, f"http://127.0.0.1:{port}",
                        lambda: cpu_seconds(process.pid))
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
 
 
 def measure(kind: str, args: argparse.Namespace, base: str,

@@ -53,6 +53,27 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+def wait_for_port(port: int, process: subprocess.Popen[bytes], exited: str) -> None:
+    """Until `process` accepts connections on 127.0.0.1:`port` (at most 60 s)."""
+    for _ in range(600):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if process.poll() is not None:
+                raise SystemExit(exited) from None
+            time.sleep(0.1)
+    raise SystemExit(f"nothing listens on port {port} after 60 s")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 @dataclass
 class Server:
     base: str
@@ -111,22 +132,11 @@ def live_server(mode: str = "embedded", workers: int = 2,
     log = open(log_path, "wb")
     process = subprocess.Popen(argv, env=full_env, cwd=ROOT, stdout=log, stderr=log)
     try:
-        for _ in range(600):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if process.poll() is not None:
-                    raise SystemExit(f"server exited; see {log_path}") from None
-                time.sleep(0.1)
+        wait_for_port(port, process, f"server exited; see {log_path}")
         time.sleep(0.5 if workers > 1 else 0)  # the other workers bind the same port
         yield Server(f"http://127.0.0.1:{port}", process, log_path)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
         log.close()
         shutil.rmtree(data_dir, ignore_errors=True)
         if pg_name:
