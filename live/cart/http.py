@@ -18,7 +18,7 @@ from live.api import Body, Routes, parse, read_json, throttle
 from live.cart import service
 from live.cart.events import FlashChanged
 from live.cart.gate import StockGate, Verdict
-from live.cart.models import Order
+from live.cart.models import IdempotencyKey, Order
 from live.cart.payments import SIGNATURE_HEADER, SandboxProvider, verify_webhook
 from live.cart.schemas import (
     CartIn,
@@ -161,19 +161,26 @@ class Prepared:
     refused: dict[str, str] = field(default_factory=dict)  # the gate's, by sale id
     acquired: list[tuple[str, int]] = field(default_factory=list)  # units the gate let by
     refusal: LiveError | None = None  # a doomed flash-sale buyer's answer
+    stored: IdempotencyKey | None = None  # the key's stored answer: replay it, touch nothing
 
 
-async def _prepare_order(app: web.Application, viewer_id: str, raw: Any) -> Prepared:
-    """One read of the lines and their running flash sales; in production each
-    flash line passes the Redis gate; then `service.early_refusal`."""
-    try:
-        data = parse(PlaceOrderIn, raw)
-    except LiveError:
-        return Prepared()  # the transaction answers the validation error
-    if data.group_buy_id is not None:
-        return Prepared()  # a 拼团 order sells from free stock, never from a flash sale
+async def _prepare_order(app: web.Application, viewer_id: str, raw: Any,
+                         claim: service.IdempotencyClaim) -> Prepared:
+    """One read session: the key's stored answer (a retry replays without
+    touching stock), the lines and their running flash sales; then, in
+    production, each flash line passes the Redis gate; then
+    `service.early_refusal`."""
     gate = _gate(app)
     async with app[keys.SESSIONS]() as session:
+        stored = await service.stored_answer(session, claim)
+        if stored is not None:
+            return Prepared(stored=stored)
+        try:
+            data = parse(PlaceOrderIn, raw)
+        except LiveError:
+            return Prepared()  # the transaction answers the validation error
+        if data.group_buy_id is not None:
+            return Prepared()  # a 拼团 order sells from free stock, never from a flash sale
         if data.items is not None:
             lines = [service.Line(i.product_id, i.quantity) for i in data.items]
         else:
@@ -216,12 +223,9 @@ async def place_order(request: web.Request, *, principal: Principal,
     raw = await read_json(request)
     claim = service.IdempotencyClaim(principal.id, key, service.body_hash(raw))
 
-    async with app[keys.SESSIONS]() as session:  # a retry replays without touching stock
-        row = await service.stored_answer(session, claim)
-    if row is not None:
-        return _replay(row)
-
-    prepared = await _prepare_order(app, principal.id, raw)
+    prepared = await _prepare_order(app, principal.id, raw, claim)
+    if prepared.stored is not None:
+        return _replay(prepared.stored)
     order: Order | None = None
     try:
         if prepared.refusal is not None:
