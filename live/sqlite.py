@@ -82,9 +82,6 @@ class _AtOnce:
     """Where aiosqlite queues a call for its thread (SQLAlchemy uses it to set
     `isolation_level`): run the call now and settle its future."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
     def put_nowait(self, item: tuple[Any, Callable[[], Any]]) -> None:
         future, function = item
         try:
@@ -103,7 +100,7 @@ class Connection:
     def __init__(self, database: str, timeout: float) -> None:
         self._conn: sqlite3.Connection | None = sqlite3.connect(
             database, timeout=timeout, isolation_level=None, check_same_thread=False)
-        self._tx = _AtOnce(self._conn)
+        self._tx = _AtOnce()
 
     @property
     def _connection(self) -> sqlite3.Connection | None:
