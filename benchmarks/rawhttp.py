@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -86,3 +89,81 @@ class Connection(asyncio.Protocol):
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
+
+
+async def open_warm(base: str, path: str) -> Connection:
+    """A connection that has already carried one `GET path` (answered 200), as a
+    browser's has by the time its user acts: the server's per-connection set-up
+    is behind it."""
+    conn = await Connection.open(base)
+    try:
+        status, _ = await conn.send(conn.prepare("GET", path))
+    except BaseException:
+        conn.close()
+        raise
+    if status != 200:
+        conn.close()
+        raise RuntimeError(f"warm-up GET {path} answered {status}")
+    return conn
+
+
+async def open_many(base: str, n: int, warm_path: str, chunk: int = 100) -> list[Connection]:
+    """`n` warm connections, opened `chunk` at a time: all at once would overflow
+    the server's listen backlog (128), and the kernel would retry the dropped
+    SYNs a second or more later."""
+    conns: list[Connection] = []
+    for first in range(0, n, chunk):
+        got = await asyncio.gather(*(open_warm(base, warm_path)
+                                     for _ in range(min(chunk, n - first))),
+                                   return_exceptions=True)
+        conns += [c for c in got if isinstance(c, Connection)]
+        failed = [e for e in got if isinstance(e, BaseException)]
+        if failed:
+            for conn in conns:
+                conn.close()
+            raise failed[0]
+    return conns
+
+
+@dataclass
+class Answer:
+    status: int  # 0: no answer (see `error`)
+    body: bytes
+    latency_s: float  # from writing the request to the whole response
+    done_at: float  # time.perf_counter() then
+    error: str = ""  # the exception's class name when there was no answer
+
+
+async def burst(requests: Sequence[tuple[Connection, bytes]],
+                timeout_s: float = 120) -> tuple[float, float, list[Answer]]:
+    """Send every prepared request at once, each on its own connection.
+
+    Returns the start (perf_counter), the wall time until the last answer, and
+    one `Answer` per request. Requests still unanswered after `timeout_s` are
+    answered with error "TimeoutError", so a stuck server still gives a report.
+    """
+    gate = asyncio.Event()
+    answers: list[Answer] = []
+
+    async def one(conn: Connection, request: bytes) -> None:
+        await gate.wait()
+        t0 = time.perf_counter()
+        try:
+            status, body = await conn.send(request)
+            error = ""
+        except OSError as exc:
+            status, body, error = 0, b"", type(exc).__name__
+        t1 = time.perf_counter()
+        answers.append(Answer(status, body, t1 - t0, t1, error))
+
+    tasks = [asyncio.create_task(one(conn, request)) for conn, request in requests]
+    await asyncio.sleep(0.2)  # every task is parked on the gate: setting it releases all
+    start = time.perf_counter()
+    gate.set()
+    _, pending = await asyncio.wait(tasks, timeout=timeout_s)
+    wall = time.perf_counter() - start
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    answers += [Answer(0, b"", wall, start + wall, "TimeoutError") for _ in pending]
+    return start, wall, answers
