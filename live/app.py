@@ -11,6 +11,7 @@ from live import keys
 from live.accounts.http import routes as account_routes
 from live.api import install
 from live.chat.http import routes as chat_routes
+from live.cart import batches as cart_batches
 from live.cart import service as cart_service
 from live.cart import sweepers as cart_sweepers
 from live.cart.gate import gate_ctx
@@ -66,6 +67,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         getattr(app[keys.ORDER_HOOKS], name).append(hook)
     app[keys.STOCK_GATE] = None
     cart_sweepers.register(app[keys.JOBS])
+    cart_batches.register(app)
 
     register_share(app)
 

@@ -73,7 +73,7 @@ class Batcher(Generic[T, R]):
             if not isinstance(exc, Exception):
                 raise
             return
-        for (_, future), outcome in zip(batch, outcomes):
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
             if future.done():  # its caller was cancelled
                 continue
             if isinstance(outcome, BaseException):

@@ -11,6 +11,8 @@ Where each is counted:
   `refunded`, `cancelled`, `expired` by order hooks, counted when their
   transaction commits (wherever it happens: endpoint, webhook, sweeper, 拼团).
 - `live_payment_failures{reason}`: the pay endpoint and the payment webhook.
+- `live_batch_size{batcher}`: requests per batch of the order endpoint's
+  batchers (cart/batches.py: `reads`, `refusals`, `lane`).
 - `live_db_seconds`: every statement (`instrument_engine`); `live_redis_seconds`:
   every command of the app's Redis client (`TimedRedis`).
 """
@@ -70,6 +72,10 @@ class Metrics:
                                                 0.05, 0.1, 0.25, 1, 5),
                                        registry=r)
 
+        self.batch_size = Histogram("live_batch_size",
+                                    "Requests served together by one batch (live/batch.py)",
+                                    ["batcher"], buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+                                    registry=r)
         self.webhooks = Counter("live_webhook_deliveries", "Webhook delivery attempts by outcome",
                                 ["outcome"], registry=r)
 

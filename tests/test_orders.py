@@ -355,8 +355,8 @@ async def test_paid_order_runs_the_order_hooks_in_its_transaction(
     api, app = timed
     seen: list[tuple[str, str]] = []
 
-    async def placed(session: Any, order: Any, now: Any) -> list[Any]:
-        seen.append(("placed", order.status))
+    async def placed(session: Any, orders: Any, now: Any) -> list[Any]:
+        seen.extend(("placed", order.status) for order in orders)
         return []
 
     async def paid(session: Any, order: Any, now: Any) -> list[Any]:

@@ -10,13 +10,18 @@ it in the same commit as the refund.
   → the leader id the order is attributed to, or None. It raises
   `LiveError(invalid, fields=[share_token])` for a tampered or foreign token.
   (distribution)
-- `placed / paid / refunded / released(session, order, now)` → events.
+- `bound_leaders(session, host_id=, viewer_ids=, now=)` → {viewer id: leader id
+  or None}: what `attribute` answers for orders without a share token or a
+  visitor cookie, for many viewers at once (the flash lane). (distribution)
+- `placed(session, orders, now)` → events, for one or many orders placed in
+  the transaction (the flash lane places many at once). (stats)
+- `paid / refunded / released(session, order, now)` → events.
   `released` is cancel or expiry. (distribution, growth, stats)
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -26,13 +31,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from live.events import Event
 
 OrderHook = Callable[[AsyncSession, Any, datetime], Awaitable[list[Event]]]
+OrdersHook = Callable[[AsyncSession, Sequence[Any], datetime], Awaitable[list[Event]]]
 AttributeHook = Callable[..., Awaitable[str | None]]
+BoundLeadersHook = Callable[..., Awaitable[dict[str, str | None]]]
 
 
 @dataclass
 class OrderHooks:
     attribute: AttributeHook | None = None
-    placed: list[OrderHook] = field(default_factory=list)
+    bound_leaders: BoundLeadersHook | None = None
+    placed: list[OrdersHook] = field(default_factory=list)
     paid: list[OrderHook] = field(default_factory=list)
     refunded: list[OrderHook] = field(default_factory=list)
     released: list[OrderHook] = field(default_factory=list)
@@ -43,4 +51,12 @@ async def run(hooks: list[OrderHook], session: AsyncSession, order: Any,
     events: list[Event] = []
     for hook in hooks:
         events += await hook(session, order, now)
+    return events
+
+
+async def run_placed(hooks: OrderHooks, session: AsyncSession, orders: Sequence[Any],
+                     now: datetime) -> list[Event]:
+    events: list[Event] = []
+    for hook in hooks.placed:
+        events += await hook(session, orders, now)
     return events

@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from dataclasses import dataclass, field
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -15,10 +15,10 @@ from sqlalchemy.exc import IntegrityError
 from live import keys
 from live.accounts.principal import HOST, VIEWER, Principal, Role
 from live.api import Body, Routes, parse, read_json, throttle
-from live.cart import service
+from live.cart import batches, lane, service
 from live.cart.events import FlashChanged
 from live.cart.gate import StockGate, Verdict
-from live.cart.models import IdempotencyKey, Order
+from live.cart.models import Order
 from live.cart.payments import SIGNATURE_HEADER, SandboxProvider, verify_webhook
 from live.cart.schemas import (
     CartIn,
@@ -161,38 +161,40 @@ class Prepared:
     refused: dict[str, str] = field(default_factory=dict)  # the gate's, by sale id
     acquired: list[tuple[str, int]] = field(default_factory=list)  # units the gate let by
     refusal: LiveError | None = None  # a doomed flash-sale buyer's answer
-    stored: IdempotencyKey | None = None  # the key's stored answer: replay it, touch nothing
+    stored: Any = None  # the key's stored answer: replay it, touch nothing
+    lane: lane.LaneOrder | None = None  # a 立即抢购 order for the flash lane
 
 
-async def _prepare_order(app: web.Application, viewer_id: str, raw: Any,
+async def _prepare_order(request: web.Request, viewer_id: str, raw: Any,
                          claim: service.IdempotencyClaim) -> Prepared:
-    """One read session: the key's stored answer (a retry replays without
-    touching stock), the lines and their running flash sales; then, in
-    production, each flash line passes the Redis gate; then
-    `service.early_refusal`."""
+    """The reads shared with the other orders in flight (`batches.READS`: the
+    key's stored answer — a retry replays without touching stock —, the lines
+    and their running flash sales); then, in production, each flash line passes
+    the Redis gate; then `service.early_refusal`, and whether the order can
+    take the flash lane."""
+    app = request.app
     gate = _gate(app)
-    async with app[keys.SESSIONS]() as session:
-        stored = await service.stored_answer(session, claim)
-        if stored is not None:
-            return Prepared(stored=stored)
-        try:
-            data = parse(PlaceOrderIn, raw)
-        except LiveError:
-            return Prepared()  # the transaction answers the validation error
-        if data.group_buy_id is not None:
-            return Prepared()  # a 拼团 order sells from free stock, never from a flash sale
-        if data.items is not None:
-            lines = [service.Line(i.product_id, i.quantity) for i in data.items]
-        else:
-            lines = await service.cart_lines(session, viewer_id=viewer_id, room_id=data.room_id)
-        sales = await service.running_sales(session, [line.product_id for line in lines])
-        held = (await service.holdings(session, viewer_id, [s.id for s in sales.values()])
-                if gate is None and sales else None)
+    try:
+        data = parse(PlaceOrderIn, raw)
+    except LiveError:
+        data = None  # the transaction answers the validation error (after the key check)
+    want_lines = None
+    if data is not None and data.items is not None:
+        want_lines = tuple(service.Line(i.product_id, i.quantity) for i in data.items)
+    seen = await app[batches.READS](batches.Read(
+        claim, data.room_id if data is not None else "", want_lines,
+        with_holdings=gate is None and data is not None and data.group_buy_id is None))
+    if seen.stored is not None:
+        return Prepared(stored=seen.stored)
+    if data is None or data.group_buy_id is not None:
+        return Prepared()  # a 拼团 order sells from free stock, never from a flash sale
+    lines, sales = seen.lines, seen.sales
     prepared = Prepared()
     for line in sorted(lines, key=lambda line: line.product_id) if gate is not None else ():
         sale = sales.get(line.product_id)
         if sale is None or line.quantity <= 0:
             continue
+        assert gate is not None
         verdict = await gate.acquire(sale.id, viewer_id, line.quantity, sale.per_user_limit)
         if verdict == Verdict.OK:
             prepared.acquired.append((sale.id, line.quantity))
@@ -201,7 +203,16 @@ async def _prepare_order(app: web.Application, viewer_id: str, raw: Any,
             break
     prepared.refusal = service.early_refusal(
         room_id=data.room_id, lines=lines, sales=sales,
-        gate=service.GateVerdicts(prepared.refused) if gate is not None else None, held=held)
+        gate=service.GateVerdicts(prepared.refused) if gate is not None else None,
+        held=seen.held)
+    if (prepared.refusal is None and not prepared.refused and want_lines is not None
+            and len(lines) == 1 and lines[0].product_id in sales
+            and data.coupon_claim_id is None and data.group_id is None
+            and data.share_token is None and request.cookies.get("live_vid") is None):
+        prepared.lane = lane.LaneOrder(
+            viewer_id=viewer_id, claim=claim, room_id=data.room_id,
+            product_id=lines[0].product_id, quantity=lines[0].quantity,
+            fulfilment=service.Fulfilment(data.fulfilment.kind, data.fulfilment.detail))
     return prepared
 
 
@@ -223,69 +234,77 @@ async def place_order(request: web.Request, *, principal: Principal,
     raw = await read_json(request)
     claim = service.IdempotencyClaim(principal.id, key, service.body_hash(raw))
 
-    prepared = await _prepare_order(app, principal.id, raw, claim)
+    prepared = await _prepare_order(request, principal.id, raw, claim)
     if prepared.stored is not None:
         return _replay(prepared.stored)
-    order: Order | None = None
+    kept: set[tuple[str, int]] = set()
     try:
         if prepared.refusal is not None:
             return await _store_refusal(app, claim, prepared.refusal)
-        async with transaction(app) as session:
-            now = app[keys.CLOCK].now()
-            row = await service.stored_answer(session, claim)
-            if row is not None:
-                return _replay(row)
-            events: list[Event] = []
-            try:
-                async with session.begin_nested():
-                    data = parse(PlaceOrderIn, raw)
-                    order, events = await service.place_order(
-                        session, viewer_id=principal.id, request=_order_request(request, data),
-                        hooks=app[keys.ORDER_HOOKS],
-                        payment_timeout_s=app[keys.SETTINGS].payment_timeout_s, now=now,
-                        claim=claim, gate=service.GateVerdicts(prepared.refused))
-                    text = service.dumps(service.order_dict(order))
-                    status = 201
-            except LiveError as err:
-                order, events = None, []
-                status, text = err.status, service.dumps({"error": err.to_dict()})
-                service.remember_answer(session, claim, status=status, response=text,
-                                        order_id=None, now=now)
-                await session.flush()
+        if prepared.lane is not None:
+            answer = await app[batches.LANE](prepared.lane)
+            if answer.then == lane.REPLAY:
+                return await _replay_stored(app, claim)
+            if answer.then is None:
+                kept = {answer.kept} if answer.kept else set()
+                return _answer(answer.status, answer.text)
+            # lane.FALLBACK: the sale changed since it was read; the full way decides
+        order, status, text, events = await _place_one(request, principal, raw, claim,
+                                                       prepared)
+        kept = {(i.flash_sale_id, i.quantity) for i in order.items
+                if i.flash_sale_id} if order is not None else set()
     except IntegrityError:
         # A concurrent request with the same key committed first: replay its answer.
-        order = None
         return await _replay_stored(app, claim)
     finally:
-        await _settle_gate(app, principal.id, prepared.acquired, order)
+        await _settle_gate(app, principal.id, prepared.acquired, kept)
     app[keys.METRICS].orders.labels(outcome="placed" if order else "refused").inc()
     await publish(app, events)
     return _answer(status, text)
 
 
-async def _store_refusal(app: web.Application, claim: service.IdempotencyClaim,
-                         refusal: LiveError) -> web.Response:
-    """Answer `refusal` and keep it as the key's first answer (a short write)."""
-    text = service.dumps({"error": refusal.to_dict()})
+async def _place_one(request: web.Request, principal: Principal, raw: Any,
+                     claim: service.IdempotencyClaim, prepared: Prepared
+                     ) -> tuple[Order | None, int, str, list[Event]]:
+    """The full way, one order in its own transaction: every kind of order."""
+    app = request.app
     async with transaction(app) as session:
+        now = app[keys.CLOCK].now()
         row = await service.stored_answer(session, claim)
         if row is not None:
-            return _replay(row)
-        service.remember_answer(session, claim, status=refusal.status, response=text,
-                                order_id=None, now=app[keys.CLOCK].now())
-        await session.flush()
-    app[keys.METRICS].orders.labels(outcome="refused").inc()
+            return None, row.status_code, row.response, []
+        try:
+            async with session.begin_nested():
+                data = parse(PlaceOrderIn, raw)
+                order, events = await service.place_order(
+                    session, viewer_id=principal.id, request=_order_request(request, data),
+                    hooks=app[keys.ORDER_HOOKS],
+                    payment_timeout_s=app[keys.SETTINGS].payment_timeout_s, now=now,
+                    claim=claim, gate=service.GateVerdicts(prepared.refused))
+                return order, 201, service.dumps(service.order_dict(order)), events
+        except LiveError as err:
+            text = service.dumps({"error": err.to_dict()})
+            service.remember_answer(session, claim, status=err.status, response=text,
+                                    order_id=None, now=now)
+            await session.flush()
+            return None, err.status, text, []
+
+
+async def _store_refusal(app: web.Application, claim: service.IdempotencyClaim,
+                         refusal: LiveError) -> web.Response:
+    """Answer `refusal` and keep it as the key's first answer (`batches.REFUSALS`)."""
+    text = service.dumps({"error": refusal.to_dict()})
+    if not await app[batches.REFUSALS](batches.Refusal(claim, refusal.status, text)):
+        return await _replay_stored(app, claim)  # a concurrent duplicate answered first
     return _answer(refusal.status, text)
 
 
 async def _settle_gate(app: web.Application, viewer_id: str, acquired: list[tuple[str, int]],
-                       order: Order | None) -> None:
+                       kept: set[tuple[str, int]]) -> None:
     """Give back to the gate whatever it let through that the order did not keep."""
     gate = _gate(app)
     if gate is None or not acquired:
         return
-    kept = ({(i.flash_sale_id, i.quantity) for i in order.items if i.flash_sale_id}
-            if order is not None else set())
     for sale_id, quantity in acquired:
         if (sale_id, quantity) not in kept:
             await gate.release(sale_id, viewer_id, quantity)

@@ -284,8 +284,14 @@ def register(app: web.Application) -> None:
             session, secret=_secret(app), room_id=room_id, principal=principal,
             share_token=share_token, visitor_id=visitor_cookie(visitor_id), now=now)
 
+    async def bound_leaders(session: Any, *, host_id: str, viewer_ids: Any,
+                            now: Any) -> dict[str, str | None]:
+        return await service.bound_leaders(session, host_id=host_id, viewer_ids=viewer_ids,
+                                           now=now)
+
     hooks = app[keys.ORDER_HOOKS]
     hooks.attribute = attribute
+    hooks.bound_leaders = bound_leaders
     hooks.paid.append(service.on_paid)
     hooks.refunded.append(service.on_refunded)
     app[keys.JOIN_HOOKS].append(on_join)

@@ -246,16 +246,27 @@ async def link_person(session: AsyncSession, *, visitor_id: str, viewer_id: str,
 async def bound_leader(session: AsyncSession, *, host_id: str, viewer_id: str,
                        now: datetime, rules: RuleSet | None = None) -> str | None:
     """The 团长 this viewer is bound to under the host's rules now, if any."""
+    leaders = await bound_leaders(session, host_id=host_id, viewer_ids=[viewer_id], now=now,
+                                  rules=rules)
+    return leaders[viewer_id]
+
+
+async def bound_leaders(session: AsyncSession, *, host_id: str, viewer_ids: Sequence[str],
+                        now: datetime, rules: RuleSet | None = None) -> dict[str, str | None]:
+    """`bound_leader` for many viewers of one host in two queries (the flash lane)."""
     rules = rules or await rules_of(session, host_id)
-    row = await session.scalar(select(Binding).where(
-        Binding.host_id == host_id, Binding.subject == f"v:{viewer_id}")
-        .execution_options(populate_existing=True))
-    if row is None or now >= row.bound_at + rules.window:
-        return None
-    leader = await session.get(Account, row.leader_id)
-    if leader is None or leader.role != "leader" or leader.host_id != host_id:
-        return None
-    return row.leader_id
+    subjects = {f"v:{v}": v for v in viewer_ids}
+    rows = (await session.execute(
+        select(Binding.subject, Binding.leader_id, Binding.bound_at).where(
+            Binding.host_id == host_id, Binding.subject.in_(list(subjects))))).all()
+    live_rows = {subjects[r.subject]: r.leader_id for r in rows
+                 if now < r.bound_at + rules.window}
+    valid: set[str] = set()
+    if live_rows:
+        valid = set((await session.scalars(select(Account.id).where(
+            Account.id.in_(set(live_rows.values())), Account.role == "leader",
+            Account.host_id == host_id))).all())
+    return {v: (live_rows[v] if live_rows.get(v) in valid else None) for v in viewer_ids}
 
 
 # --- visits -------------------------------------------------------------------

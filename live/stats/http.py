@@ -183,7 +183,7 @@ async def roll_up(app: web.Application) -> None:
 
 def register(app: web.Application) -> None:
     hooks = app[keys.ORDER_HOOKS]
-    hooks.placed.append(service.order_placed)
+    hooks.placed.append(service.orders_placed)
     hooks.paid.append(service.order_paid)
     hooks.refunded.append(service.order_refunded)
     app[keys.JOIN_HOOKS].append(service.on_join)

@@ -50,6 +50,19 @@ async def _insert_ignore(session: AsyncSession, model: Any, values: dict[str, An
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+async def _insert_ignore_many(session: AsyncSession, model: Any, rows: list[dict[str, Any]],
+                              returning: Any = None) -> list[Any]:
+    """One multi-row INSERT … ON CONFLICT DO NOTHING; with `returning`, the
+    values of that column for the rows actually added."""
+    dialect = session.get_bind().dialect.name
+    ins = (postgresql.insert(model) if dialect == "postgresql" else sqlite.insert(model))
+    stmt = ins.values(rows).on_conflict_do_nothing()
+    if returning is None:
+        await session.execute(stmt)
+        return []
+    return list((await session.scalars(stmt.returning(returning))).all())
+
+
 async def _bump(session: AsyncSession, model: Any, where: Any, blank: dict[str, Any],
                 deltas: dict[str, int], returning: Any = None) -> Any:
     """UPDATE col = col + delta; the row is created (all zeros) the first time.
@@ -116,6 +129,10 @@ async def note_person(session: AsyncSession, *, room_id: str, stage: str, now: d
     cookie is linked to the viewer). A `leader_id` is the 团长 they came through
     (the latest known wins).
     """
+    if viewer_id and not visitor_id:
+        await note_viewers(session, room_id=room_id, stage=stage, now=now,
+                           people=[(viewer_id, leader_id)])
+        return
     keys = ([f"w:{viewer_id}"] if viewer_id else []) + ([f"c:{visitor_id}"] if visitor_id
                                                          else [])
     if not keys:
@@ -159,6 +176,41 @@ async def note_person(session: AsyncSession, *, room_id: str, stage: str, now: d
         .execution_options(synchronize_session=False))
 
 
+async def note_viewers(session: AsyncSession, *, room_id: str, stage: str, now: datetime,
+                       people: Sequence[tuple[str, str | None]]) -> None:
+    """`note_person` for viewers known by their viewer id alone (no cookie to
+    merge), many at once in a few statements: (viewer id, leader id or None).
+    A viewer named twice counts once; their latest leader wins."""
+    leader_of = dict(people)
+    identities = {f"w:{viewer_id}": viewer_id for viewer_id in leader_of}
+    rows = (await session.execute(
+        select(StatsIdentity.identity, StatsIdentity.person_id)
+        .where(StatsIdentity.room_id == room_id,
+               StatsIdentity.identity.in_(list(identities))))).all()
+    person_of = {identities[identity]: person for identity, person in rows}
+    new = [v for v in leader_of if v not in person_of]
+    if new:
+        added = await _insert_ignore_many(session, StatsPerson, [
+            {"room_id": room_id, "person_id": f"w:{v}", "leader_id": leader_of[v],
+             "stages": 0, "first_seen_at": now} for v in new], StatsPerson.person_id)
+        if added:
+            await _bump_room(session, room_id, visitors=len(added))
+            await _bump_minute(session, room_id, now, visitors=len(added))
+        await _insert_ignore_many(session, StatsIdentity, [
+            {"room_id": room_id, "identity": f"w:{v}", "person_id": f"w:{v}"} for v in new])
+        person_of.update({v: f"w:{v}" for v in new})
+    by_leader: dict[str | None, list[str]] = {}
+    for viewer_id, leader_id in leader_of.items():
+        by_leader.setdefault(leader_id, []).append(person_of[viewer_id])
+    for leader_id, persons in by_leader.items():
+        values: dict[str, Any] = {"stages": StatsPerson.stages.op("|")(BIT[stage])}
+        if leader_id:
+            values["leader_id"] = leader_id
+        await session.execute(update(StatsPerson).where(
+            StatsPerson.room_id == room_id, StatsPerson.person_id.in_(persons)).values(values)
+            .execution_options(synchronize_session=False))
+
+
 async def funnel(session: AsyncSession, room_id: str) -> dict[str, Any]:
     """People per stage, for the room and per 团长 (None: came without a link)."""
     cols = [func.coalesce(func.sum(case((StatsPerson.stages.op("&")(BIT[s]) != 0, 1),
@@ -180,9 +232,14 @@ async def funnel(session: AsyncSession, room_id: str) -> dict[str, Any]:
 
 # --- orders (cart's OrderHooks) ------------------------------------------------
 
-async def order_placed(session: AsyncSession, order: Any, now: datetime) -> list[Event]:
-    await note_person(session, room_id=order.room_id, stage="ordered", now=now,
-                      viewer_id=order.viewer_id, leader_id=order.leader_id)
+async def orders_placed(session: AsyncSession, orders: Sequence[Any],
+                        now: datetime) -> list[Event]:
+    """Placed orders (one, or a flash lane's many): their buyers reach `ordered`."""
+    by_room: dict[str, list[tuple[str, str | None]]] = {}
+    for order in orders:
+        by_room.setdefault(order.room_id, []).append((order.viewer_id, order.leader_id))
+    for room_id, people in by_room.items():
+        await note_viewers(session, room_id=room_id, stage="ordered", now=now, people=people)
     return []
 
 

@@ -1,0 +1,344 @@
+"""The flash lane: many 立即抢购 orders placed in one transaction.
+
+When a flash sale opens, thousands of viewers buy the same product in the same
+second, each with the same shape of order: one line of the sale's product,
+buy-now, no coupon, no 拼团, no share token or visitor cookie to attribute.
+Placed one by one (`service.place_order`) each of them costs a transaction and
+some twenty statements, and they queue on the sale's row. The lane places a
+whole batch (see `live/batch.py`) with a few statements per batch instead —
+the same rules in the same order, so every buyer gets the answer
+`place_order` would have given:
+
+1. each Idempotency-Key's answer row is inserted first, with the order it will
+   create (keys are locked first, in key order, in every lane transaction); a
+   key a concurrent request already holds is answered by replaying that one;
+2. the room exists (422 `invalid`), the product is on its shelf (422), the room
+   is live (409 `room_not_live`);
+3. attribution: the 团长 each viewer is bound to (`hooks.bound_leaders`);
+4. the per-person limit, one conditional upsert per round of distinct buyers
+   (422 `limit_exceeded`);
+5. the sale's units, one conditional UPDATE for the round's total; if too few
+   are left, the first buyers of the batch get them and the rest `sold_out`
+   (their per-person hold given back);
+6. the orders and their lines (multi-row INSERTs), the `placed` hooks, and the
+   refusals' answers rewritten in their key rows.
+
+An order whose sale is no longer running when the batch runs is handed back
+(`FALLBACK`): its key row is removed and the caller places it the full way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, delete, insert, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from live.cart import hooks as order_hooks
+from live.cart.events import StockChanged
+from live.cart.hooks import OrderHooks
+from live.cart.models import FlashBuyer, FlashSale, IdempotencyKey, Order, OrderItem
+from live.cart.service import Fulfilment, IdempotencyClaim, dumps, order_dict
+from live.errors import Code, LiveError, invalid
+from live.events import Event
+from live.ids import new_id
+from live.rooms.models import Product, Room, ShelfItem
+
+FALLBACK = "fallback"  # not a lane order any more: place it the full way
+REPLAY = "replay"  # another request holds this key: replay its stored answer
+
+
+@dataclass(frozen=True)
+class LaneOrder:
+    """One buy-now order of one product that had a running flash sale when read."""
+
+    viewer_id: str
+    claim: IdempotencyClaim
+    room_id: str
+    product_id: str
+    quantity: int
+    fulfilment: Fulfilment
+
+
+@dataclass
+class LaneAnswer:
+    status: int = 0
+    text: str = ""
+    kept: tuple[str, int] | None = None  # (sale id, units) the order holds
+    then: str | None = None  # FALLBACK or REPLAY: answered after the commit
+
+
+@dataclass
+class _Work:
+    """One order on its way through the batch."""
+
+    index: int
+    order: LaneOrder
+    answer: LaneAnswer = field(default_factory=LaneAnswer)
+    row: Order | None = None
+    sale: Any = None  # the running sale's (id, product_id, price_cents, per_user_limit)
+    host_id: str = ""
+    refused: LiveError | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.answer.then is None and self.refused is None and self.row is not None
+
+
+def _insert(session: AsyncSession, model: Any) -> Any:
+    return pg_insert(model) if session.get_bind().dialect.name == "postgresql" \
+        else sqlite_insert(model)
+
+
+async def place_flash_orders(session: AsyncSession, orders: Sequence[LaneOrder], *,
+                             hooks: OrderHooks, payment_timeout_s: int,
+                             now: datetime) -> tuple[list[LaneAnswer], list[Event]]:
+    """Place `orders` in the caller's transaction; one answer each, in order."""
+    work = [_Work(i, o) for i, o in enumerate(orders)]
+    await _claim_keys(session, work, now)
+    live = [w for w in work if w.answer.then is None]
+    events: list[Event] = []
+    if live:
+        await _check_and_price(session, live, now, payment_timeout_s)
+        await _attribute(session, [w for w in live if w.pending], hooks, now)
+        await _hold(session, [w for w in live if w.pending])
+        events = await _take_units(session, [w for w in live if w.pending])
+        await _write(session, live, hooks, now)
+        events += await order_hooks.run_placed(
+            hooks, session, [w.row for w in live if w.pending], now) \
+            if any(w.pending for w in live) else []
+    return [w.answer for w in work], events
+
+
+async def _claim_keys(session: AsyncSession, work: list[_Work], now: datetime) -> None:
+    """Insert every key's row (its answer filled in by `_write`), keys in order."""
+    seen: set[tuple[str, str]] = set()
+    rows = []
+    for w in sorted(work, key=lambda w: (w.order.claim.caller_id, w.order.claim.key)):
+        pk = (w.order.claim.caller_id, w.order.claim.key)
+        if pk in seen:  # the same key twice in one batch: the first one answers both
+            w.answer.then = REPLAY
+            continue
+        seen.add(pk)
+        rows.append({"caller_id": pk[0], "key": pk[1], "body_hash": w.order.claim.body_hash,
+                     "status_code": 0, "response": "", "order_id": None, "created_at": now})
+    if not rows:
+        return
+    stmt = _insert(session, IdempotencyKey).values(rows).on_conflict_do_nothing().returning(
+        IdempotencyKey.caller_id, IdempotencyKey.key)
+    claimed = {(c, k) for c, k in (await session.execute(stmt)).all()}
+    for w in work:
+        if w.answer.then is None and (w.order.claim.caller_id, w.order.claim.key) not in claimed:
+            w.answer.then = REPLAY
+
+
+async def _check_and_price(session: AsyncSession, work: list[_Work], now: datetime,
+                           payment_timeout_s: int) -> None:
+    """Room, shelf and live checks (as `place_order` makes them), then the order rows."""
+    room_ids = {w.order.room_id for w in work}
+    product_ids = {w.order.product_id for w in work}
+    rooms = {r.id: r for r in (await session.execute(
+        select(Room.id, Room.status, Room.host_id).where(Room.id.in_(room_ids)))).all()}
+    shelf = set(tuple(r) for r in (await session.execute(
+        select(ShelfItem.room_id, ShelfItem.product_id).where(
+            tuple_(ShelfItem.room_id, ShelfItem.product_id).in_(
+                list({(w.order.room_id, w.order.product_id) for w in work}))))).all())
+    products = {p.id: p for p in (await session.execute(
+        select(Product.id, Product.title).where(Product.id.in_(product_ids)))).all()}
+    sales = {s.product_id: s for s in (await session.execute(
+        select(FlashSale.id, FlashSale.product_id, FlashSale.price_cents,
+               FlashSale.per_user_limit)
+        .where(FlashSale.product_id.in_(product_ids), FlashSale.status == "running"))).all()}
+    for w in work:
+        o = w.order
+        room = rooms.get(o.room_id)
+        if room is None:
+            w.refused = invalid("no such room", ("room_id", "no such room"))
+        elif (o.room_id, o.product_id) not in shelf:
+            w.refused = invalid("every product must be on the room's shelf, once",
+                                ("items.0.product_id", "not on this room's shelf"))
+        elif o.product_id not in sales:
+            w.answer.then = FALLBACK  # the sale ended since it was read
+        elif room.status != "live":
+            w.refused = LiveError(Code.ROOM_NOT_LIVE, f"the room is {room.status}")
+        else:
+            sale, product = sales[o.product_id], products[o.product_id]
+            w.sale = sale
+            items_cents = sale.price_cents * o.quantity
+            order = Order(id=new_id("ord"), room_id=o.room_id, viewer_id=o.viewer_id,
+                          status="pending_payment", items_cents=items_cents, discount_cents=0,
+                          total_cents=items_cents, leader_id=None,
+                          fulfilment_kind=o.fulfilment.kind,
+                          fulfilment_detail=o.fulfilment.detail, coupon_claim_id=None,
+                          group_buy_id=None, group_id=None, created_at=now,
+                          expires_at=now + timedelta(seconds=payment_timeout_s), paid_at=None)
+            order.items = [OrderItem(position=0, product_id=o.product_id,
+                                     flash_sale_id=sale.id, title=product.title,
+                                     quantity=o.quantity, unit_price_cents=sale.price_cents)]
+            w.row = order
+            w.host_id = room.host_id
+
+
+async def _attribute(session: AsyncSession, work: list[_Work], hooks: OrderHooks,
+                     now: datetime) -> None:
+    if hooks.bound_leaders is None:
+        return
+    by_host: dict[str, list[_Work]] = {}
+    for w in work:
+        by_host.setdefault(w.host_id, []).append(w)
+    for host_id, group in by_host.items():
+        leaders = await hooks.bound_leaders(
+            session, host_id=host_id, viewer_ids=[w.order.viewer_id for w in group], now=now)
+        for w in group:
+            assert w.row is not None
+            w.row.leader_id = leaders.get(w.order.viewer_id)
+
+
+def _limit_error(w: _Work) -> LiveError:
+    return LiveError(Code.LIMIT_EXCEEDED,
+                     f"at most {w.sale.per_user_limit} per person in this flash sale",
+                     product_id=w.order.product_id, flash_sale_id=w.sale.id)
+
+
+def _rounds(work: list[_Work]) -> list[list[_Work]]:
+    """Batch order split so no buyer appears twice in a round (an upsert may
+    touch a row once per statement); later orders of a buyer come later."""
+    rounds: list[list[_Work]] = []
+    count: dict[tuple[str, str], int] = {}
+    for w in work:
+        k = (w.sale.id, w.order.viewer_id)
+        n = count.get(k, 0)
+        count[k] = n + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(w)
+    return rounds
+
+
+async def _hold(session: AsyncSession, work: list[_Work]) -> None:
+    """Per-person limits before stock, as `service.hold_for_buyer`, many at once."""
+    for w in work:
+        if w.order.quantity > w.sale.per_user_limit:
+            w.refused = _limit_error(w)
+    for round_ in _rounds([w for w in work if w.refused is None]):
+        for sale_id in sorted({w.sale.id for w in round_}):
+            group = sorted((w for w in round_ if w.sale.id == sale_id),
+                           key=lambda w: w.order.viewer_id)
+            limit = group[0].sale.per_user_limit
+            ins = _insert(session, FlashBuyer).values([
+                {"flash_sale_id": sale_id, "viewer_id": w.order.viewer_id,
+                 "quantity": w.order.quantity} for w in group])
+            stmt = ins.on_conflict_do_update(
+                index_elements=[FlashBuyer.flash_sale_id, FlashBuyer.viewer_id],
+                set_={"quantity": FlashBuyer.quantity + ins.excluded.quantity},
+                where=FlashBuyer.quantity + ins.excluded.quantity <= limit,
+            ).returning(FlashBuyer.viewer_id)
+            held = set((await session.scalars(stmt)).all())
+            for w in group:
+                if w.order.viewer_id not in held:
+                    w.refused = _limit_error(w)
+
+
+async def _take_units(session: AsyncSession, work: list[_Work]) -> list[Event]:
+    """Each sale's units for its buyers in batch order (sales in product order,
+    as `place_order` takes them); the ones too late get `sold_out` and their
+    per-person hold back."""
+    events: list[Event] = []
+    by_sale: dict[str, list[_Work]] = {}
+    for w in work:
+        if w.refused is None:
+            by_sale.setdefault(w.sale.id, []).append(w)
+    for sale_id in sorted(by_sale, key=lambda s: by_sale[s][0].order.product_id):
+        group = by_sale[sale_id]
+        left = await _take(session, sale_id, sum(w.order.quantity for w in group))
+        if left is None:  # too few for all of them: first come, first served
+            have = await session.scalar(
+                select(FlashSale.remaining).where(FlashSale.id == sale_id,
+                                                  FlashSale.status == "running")
+                .with_for_update()) or 0
+            total = 0
+            for w in group:
+                if total + w.order.quantity <= have:
+                    total += w.order.quantity
+                else:
+                    assert w.row is not None
+                    w.refused = LiveError(Code.SOLD_OUT, f"{w.row.items[0].title} is sold out",
+                                          product_id=w.order.product_id, flash_sale_id=sale_id)
+            late = [w for w in group if w.refused is not None]
+            await session.execute(_UNHOLD, [
+                {"s": sale_id, "v": w.order.viewer_id, "q": w.order.quantity} for w in late])
+            left = await _take(session, sale_id, total) if total else have
+            if left is None:  # cannot happen under the row lock; never guess
+                raise RuntimeError(f"flash sale {sale_id} changed under its row lock")
+        for room_id in sorted({w.order.room_id for w in group if w.refused is None}):
+            events.append(StockChanged(room_id, group[0].order.product_id, sale_id, left))
+    return events
+
+
+_T = cast(Table, FlashBuyer.__table__)
+_UNHOLD = (update(_T).where(_T.c.flash_sale_id == bindparam("s"),
+                            _T.c.viewer_id == bindparam("v"))
+           .values(quantity=_T.c.quantity - bindparam("q")))
+
+
+async def _take(session: AsyncSession, sale_id: str, quantity: int) -> int | None:
+    row = await session.execute(
+        update(FlashSale).where(FlashSale.id == sale_id, FlashSale.status == "running",
+                                FlashSale.remaining >= quantity)
+        .values(remaining=FlashSale.remaining - quantity).returning(FlashSale.remaining)
+        .execution_options(synchronize_session=False))
+    left = row.scalar_one_or_none()
+    return None if left is None else int(left)
+
+
+async def _write(session: AsyncSession, work: list[_Work], hooks: OrderHooks,
+                 now: datetime) -> None:
+    """The orders and their lines; every key row gets its answer."""
+    placed = [w.row for w in work if w.pending and w.row is not None]
+    if placed:
+        await session.execute(insert(_ORDERS), [_columns(_ORDERS, o) for o in placed])
+        await session.execute(insert(_ITEMS), [{**_columns(_ITEMS, item), "order_id": o.id}
+                                               for o in placed for item in o.items])
+    answers = []
+    for w in work:
+        if w.answer.then == FALLBACK:
+            continue
+        if w.refused is not None:
+            w.answer.status = w.refused.status
+            w.answer.text = dumps({"error": w.refused.to_dict()})
+            order_id = None
+        else:
+            assert w.row is not None
+            w.answer.status, w.answer.text = 201, dumps(order_dict(w.row))
+            w.answer.kept = (w.sale.id, w.order.quantity)
+            order_id = w.row.id
+        answers.append({"c": w.order.claim.caller_id, "k": w.order.claim.key,
+                        "status": w.answer.status, "response": w.answer.text,
+                        "order_id": order_id})
+    if answers:
+        await session.execute(_ANSWER, answers)
+    fallback = [w for w in work if w.answer.then == FALLBACK]
+    if fallback:
+        await session.execute(delete(IdempotencyKey).where(
+            tuple_(IdempotencyKey.caller_id, IdempotencyKey.key).in_(
+                [(w.order.claim.caller_id, w.order.claim.key) for w in fallback])))
+
+
+_K = cast(Table, IdempotencyKey.__table__)
+_ANSWER = (update(_K).where(_K.c.caller_id == bindparam("c"), _K.c.key == bindparam("k"))
+           .values(status_code=bindparam("status"), response=bindparam("response"),
+                   order_id=bindparam("order_id")))
+
+
+_ORDERS = cast(Table, Order.__table__)
+_ITEMS = cast(Table, OrderItem.__table__)
+
+
+def _columns(table: Table, obj: Any) -> dict[str, Any]:
+    """The columns set on a new (never added) ORM object, for a Core INSERT."""
+    return {c.key: getattr(obj, c.key) for c in table.columns if c.key in obj.__dict__}
