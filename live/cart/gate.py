@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from live import keys
 from live.cart.models import FlashBuyer, FlashSale
+from live.redis_scripts import script_batcher
 
 log = logging.getLogger("live.cart.gate")
 
@@ -72,7 +73,8 @@ class StockGate:
         self.app = app
         self.redis: Any = app[keys.REDIS]
         self.prefix = app[keys.SETTINGS].redis_prefix
-        self._acquire = self.redis.register_script(ACQUIRE)
+        # Purchase attempts in flight together pass the gate in one pipeline.
+        self._acquire = script_batcher(self.redis, ACQUIRE, app[keys.METRICS])
         self._release = self.redis.register_script(RELEASE)
         self._load = self.redis.register_script(LOAD)
 
@@ -85,8 +87,8 @@ class StockGate:
                       per_user_limit: int) -> Verdict:
         try:
             for _attempt in range(2):
-                result = int(await self._acquire(keys=self.keys_of(sale_id),
-                                                 args=[viewer_id, quantity, per_user_limit]))
+                result = int(await self._acquire((self.keys_of(sale_id),
+                                                  [viewer_id, quantity, per_user_limit])))
                 if result == -3:  # keys missing: Redis restarted, flushed, or first use
                     if not await self.load(sale_id, force=False):
                         return Verdict.UNAVAILABLE

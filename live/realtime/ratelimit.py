@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from live.redis_scripts import script_batcher
+
 
 class MemoryLimiter:
     def __init__(self) -> None:
@@ -59,13 +61,14 @@ return tostring(wait)
 
 
 class RedisLimiter:
-    def __init__(self, redis: Any, prefix: str) -> None:
-        self._redis = redis
+    """Buckets in Redis; the takes of requests in flight together share one
+    pipeline (`live/redis_scripts.py`)."""
+
+    def __init__(self, redis: Any, prefix: str, metrics: Any = None) -> None:
         self._prefix = prefix
-        self._script = redis.register_script(_TAKE)
+        self._take = script_batcher(redis, _TAKE, metrics)
 
     async def take(self, key: str, burst: float, rate_per_s: float, now_s: float) -> float:
-        out = await self._script(keys=[f"{self._prefix}rl:{key}"],
-                                 args=[repr(float(burst)), repr(float(rate_per_s)),
-                                       repr(float(now_s))])
+        out = await self._take(([f"{self._prefix}rl:{key}"],
+                                [repr(float(burst)), repr(float(rate_per_s)), repr(float(now_s))]))
         return float(out.decode() if isinstance(out, bytes) else out)
