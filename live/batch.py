@@ -36,6 +36,7 @@ class Batcher(Generic[T, R]):
         self._slots = concurrency  # batches allowed in flight at once
         self._queue: list[tuple[T, asyncio.Future[R]]] = []
         self._scheduled = False
+        self._running: set[asyncio.Future[None]] = set()  # the loop keeps only weak references
 
     async def __call__(self, item: T) -> R:
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
@@ -55,9 +56,11 @@ class Batcher(Generic[T, R]):
         batch, self._queue = self._queue[:self._max_size], self._queue[self._max_size:]
         self._slots -= 1
         task = asyncio.ensure_future(self._serve(batch))
+        self._running.add(task)
         task.add_done_callback(self._done)
 
-    def _done(self, _task: asyncio.Future[None]) -> None:
+    def _done(self, task: asyncio.Future[None]) -> None:
+        self._running.discard(task)
         self._slots += 1
         self._kick()
 
