@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -93,21 +94,38 @@ async def create_viewer(session: AsyncSession, *, nickname: str,
     return viewer, token
 
 
+async def principals_for_tokens(session: AsyncSession,
+                                tokens: Sequence[str]) -> list[Principal | None]:
+    """Who each token belongs to (None: unknown, revoked, or its subject gone),
+    in order, with one statement however many tokens: the auth batcher asks
+    for everyone whose request is in flight at once."""
+    if not tokens:
+        return []
+    hashes = [_hash_token(t) for t in tokens]
+    t, v, a = Token.__table__.c, Viewer.__table__.c, Account.__table__.c
+    rows = await session.execute(
+        select(t.token_hash, t.kind, v.id, v.nickname, a.id, a.role, a.name, a.host_id,
+               a.parent_id)
+        .select_from(Token.__table__
+                     .outerjoin(Viewer.__table__, and_(t.kind == "viewer", v.id == t.subject_id))
+                     .outerjoin(Account.__table__, and_(t.kind != "viewer",
+                                                        a.id == t.subject_id)))
+        .where(t.token_hash.in_(set(hashes)), t.revoked_at.is_(None)))
+    found: dict[str, Principal] = {}
+    for (token_hash, kind, viewer_id, nickname, account_id, role, name, host_id,
+         parent_id) in rows:
+        if kind == "viewer":
+            if viewer_id is not None:
+                found[token_hash] = Principal(role="viewer", id=viewer_id, name=nickname,
+                                              host_id=None)
+        elif account_id is not None:
+            found[token_hash] = Principal(role=role, id=account_id, name=name,
+                                          host_id=host_id, parent_id=parent_id)
+    return [found.get(h) for h in hashes]
+
+
 async def principal_for_token(session: AsyncSession, token: str) -> Principal | None:
-    row = await session.scalar(select(Token).where(Token.token_hash == _hash_token(token)))
-    if row is None or row.revoked_at is not None:
-        return None
-    if row.kind == "viewer":
-        viewer = await session.get(Viewer, row.subject_id)
-        if viewer is None:
-            return None
-        return Principal(role="viewer", id=viewer.id, name=viewer.nickname, host_id=None)
-    account = await session.get(Account, row.subject_id)
-    if account is None:
-        return None
-    return Principal(role=account.role,  # type: ignore[arg-type]
-                     id=account.id, name=account.name, host_id=account.host_id,
-                     parent_id=account.parent_id)
+    return (await principals_for_tokens(session, [token]))[0]
 
 
 async def get_account(session: AsyncSession, account_id: str) -> Account | None:
