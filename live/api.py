@@ -32,6 +32,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from live import keys
 from live.accounts.principal import ANY, Principal, Role
+from live.accounts.service import principal_for_token, principals_for_tokens
+from live.batch import Batcher
 from live.errors import Code, LiveError, from_validation_error
 
 log = logging.getLogger("live.api")
@@ -176,22 +178,31 @@ def bearer_token(request: web.Request) -> str | None:
 
 async def authenticate(request: web.Request, roles: frozenset[Role], *,
                        session: AsyncSession | None = None) -> Principal:
-    """The caller, in `session` if given (else a short session of its own)."""
-    from live.accounts.service import principal_for_token
-
+    """The caller, in `session` if given, else through the app's batcher (one
+    query for every request authenticating at the same moment)."""
     token = bearer_token(request)
     if token is None:
         raise LiveError(Code.UNAUTHORIZED, "a bearer token is required")
     if session is not None:
         principal = await principal_for_token(session, token)
     else:
-        async with request.app[keys.SESSIONS]() as own:
-            principal = await principal_for_token(own, token)
+        principal = await request.app[keys.PRINCIPALS](token)
     if principal is None:
         raise LiveError(Code.UNAUTHORIZED, "unknown or revoked token")
     if ANY not in roles and principal.role not in roles:
         raise LiveError(Code.FORBIDDEN, f"this needs a {' or '.join(sorted(roles))} token")
     return principal
+
+
+def principal_batcher(app: web.Application) -> Batcher[str, Principal | None]:
+    """Token -> principal for every caller without a session of its own (HTTP,
+    Socket.IO connect). Calls arriving while a lookup runs share the next one:
+    one read session and one statement per batch. Nothing is cached, so a token
+    revoked before a request arrived is refused by that request."""
+    async def run(tokens: list[str]) -> list[Principal | None]:
+        async with app[keys.SESSIONS]() as session:
+            return await principals_for_tokens(session, tokens)
+    return Batcher(run)
 
 
 # --- rate limits ----------------------------------------------------------------

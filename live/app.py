@@ -9,7 +9,7 @@ from aiohttp import web
 
 from live import keys
 from live.accounts.http import routes as account_routes
-from live.api import install
+from live.api import install, principal_batcher
 from live.chat.http import routes as chat_routes
 from live.cart import batches as cart_batches
 from live.cart import service as cart_service
@@ -58,6 +58,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[keys.CLOCK] = clock or SystemClock()
     app[keys.METRICS] = Metrics()
     app[keys.JOBS] = Jobs(enabled=run_timers)
+    app[keys.PRINCIPALS] = principal_batcher(app)
     app[keys.SNAPSHOT_PARTS] = [rooms_service.snapshot_part, cart_service.snapshot_part]
     app[keys.STATUS_HOOKS] = [cart_service.end_room_sales]
     app[keys.JOIN_HOOKS] = []

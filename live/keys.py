@@ -10,6 +10,8 @@ if TYPE_CHECKING:
     import socketio
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+    from live.accounts.principal import Principal
+    from live.batch import Batcher
     from live.cart.gate import StockGate
     from live.cart.hooks import OrderHooks
     from live.clock import Clock
@@ -25,6 +27,8 @@ SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 ENGINE: web.AppKey[AsyncEngine] = web.AppKey("engine")
 SESSIONS: web.AppKey[async_sessionmaker[AsyncSession]] = web.AppKey("sessions")
+# Bearer token -> its principal (None: unknown or revoked), batched (api.principal_batcher).
+PRINCIPALS: web.AppKey[Batcher[str, Principal | None]] = web.AppKey("principals")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 BROKER: web.AppKey[Broker] = web.AppKey("broker")
 SIO: web.AppKey[socketio.AsyncServer] = web.AppKey("sio")

@@ -25,7 +25,6 @@ from sqlalchemy.exc import IntegrityError
 
 from live import keys
 from live.accounts.principal import Principal
-from live.accounts.service import principal_for_token
 from live.chat import service as chat_service
 from live.chat.schemas import ChatIn, JoinIn, LeaveIn, LikeIn
 from live.db import transaction
@@ -210,8 +209,7 @@ class RoomNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if not isinstance(token, str) or not token or len(token) > 512:
             raise socketio.exceptions.ConnectionRefusedError(
                 "unauthorized", {"code": "unauthorized", "message": "auth.token is required"})
-        async with self.app[keys.SESSIONS]() as session:
-            principal = await principal_for_token(session, token)
+        principal = await self.app[keys.PRINCIPALS](token)  # batched with other connects
         if principal is None:
             raise socketio.exceptions.ConnectionRefusedError(
                 "unauthorized", {"code": "unauthorized", "message": "unknown or revoked token"})
