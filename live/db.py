@@ -249,3 +249,38 @@ async def get_or_404(session: AsyncSession, model: type[T], key: Any, what: str)
     if row is None:
         raise not_found(what)
     return row
+
+
+# --- inserts that skip what exists (both backends) ------------------------------------
+
+_IGNORING: dict[tuple[str, Any, tuple[str, ...]], Any] = {}
+
+
+def _upsert_insert(dialect: str, table: Any) -> Any:
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+
+
+async def insert_ignoring(session: AsyncSession, model: Any, rows: Sequence[dict[str, Any]],
+                          returning: Sequence[str] = ()) -> list[Any]:
+    """INSERT … ON CONFLICT DO NOTHING for many rows in one executemany; with
+    `returning` (column names), those columns of the rows actually added.
+
+    The statement is built once per table and dialect (a multi-row VALUES
+    built per call is compiled per call: in a flash sale that compile cost more
+    than the round trip). Rows must all name the same columns."""
+    if not rows:
+        return []
+    table = model.__table__ if hasattr(model, "__table__") else model
+    dialect = session.get_bind().dialect.name
+    cache_key = (dialect, table, tuple(returning))
+    stmt = _IGNORING.get(cache_key)
+    if stmt is None:
+        stmt = _upsert_insert(dialect, table).on_conflict_do_nothing()
+        if returning:
+            stmt = stmt.returning(*(table.c[name] for name in returning))
+        _IGNORING[cache_key] = stmt
+    result = await session.execute(stmt, list(rows))
+    return list(result.all()) if returning else []

@@ -25,15 +25,13 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 from sqlalchemy import select, tuple_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from live import keys
 from live.batch import Batcher
 from live.cart import lane, service
 from live.cart.models import FlashBuyer, IdempotencyKey
-from live.db import transaction
+from live.db import insert_ignoring, transaction
 from live.errors import Code, LiveError
 from live.realtime.publish import publish
 
@@ -134,11 +132,9 @@ async def _refusals(app: web.Application, items: list[Refusal]) -> list[bool]:
             "body_hash": r.claim.body_hash, "status_code": r.status, "response": r.text,
             "order_id": None, "created_at": now})
     async with transaction(app) as session:
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        stmt = (insert(IdempotencyKey).values([rows[k] for k in sorted(rows)])
-                .on_conflict_do_nothing()
-                .returning(IdempotencyKey.caller_id, IdempotencyKey.key))
-        added = {(c, k) for c, k in (await session.execute(stmt)).all()}
+        added = {tuple(r) for r in await insert_ignoring(
+            session, IdempotencyKey, [rows[k] for k in sorted(rows)],
+            returning=("caller_id", "key"))}
     # Only the first of several requests with one key in a batch stored its answer.
     first: dict[tuple[str, str], int] = {}
     for i, r in enumerate(items):

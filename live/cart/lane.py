@@ -44,6 +44,7 @@ from live.cart.events import StockChanged
 from live.cart.hooks import OrderHooks
 from live.cart.models import FlashBuyer, FlashSale, IdempotencyKey, Order, OrderItem
 from live.cart.service import Fulfilment, IdempotencyClaim, dumps, order_dict
+from live.db import insert_ignoring
 from live.errors import Code, LiveError, invalid
 from live.events import Event
 from live.ids import new_id
@@ -90,9 +91,22 @@ class _Work:
         return self.answer.then is None and self.refused is None and self.row is not None
 
 
-def _insert(session: AsyncSession, model: Any) -> Any:
-    return pg_insert(model) if session.get_bind().dialect.name == "postgresql" \
-        else sqlite_insert(model)
+_HOLDS: dict[str, Any] = {}
+
+
+def _hold_statement(session: AsyncSession) -> Any:
+    """`service.hold_for_buyer`'s conditional upsert, built once per dialect
+    for executemany (each row carries its sale's limit as `lim`)."""
+    dialect = session.get_bind().dialect.name
+    if dialect not in _HOLDS:
+        table = cast(Table, FlashBuyer.__table__)
+        ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+        _HOLDS[dialect] = ins.on_conflict_do_update(
+            index_elements=[table.c.flash_sale_id, table.c.viewer_id],
+            set_={"quantity": table.c.quantity + ins.excluded.quantity},
+            where=table.c.quantity + ins.excluded.quantity <= bindparam("lim"),
+        ).returning(table.c.viewer_id)
+    return _HOLDS[dialect]
 
 
 async def place_flash_orders(session: AsyncSession, orders: Sequence[LaneOrder], *,
@@ -129,9 +143,8 @@ async def _claim_keys(session: AsyncSession, work: list[_Work], now: datetime) -
                      "status_code": 0, "response": "", "order_id": None, "created_at": now})
     if not rows:
         return
-    stmt = _insert(session, IdempotencyKey).values(rows).on_conflict_do_nothing().returning(
-        IdempotencyKey.caller_id, IdempotencyKey.key)
-    claimed = {(c, k) for c, k in (await session.execute(stmt)).all()}
+    claimed = {tuple(r) for r in await insert_ignoring(
+        session, IdempotencyKey, rows, returning=("caller_id", "key"))}
     for w in work:
         if w.answer.then is None and (w.order.claim.caller_id, w.order.claim.key) not in claimed:
             w.answer.then = REPLAY
@@ -229,16 +242,10 @@ async def _hold(session: AsyncSession, work: list[_Work]) -> None:
         for sale_id in sorted({w.sale.id for w in round_}):
             group = sorted((w for w in round_ if w.sale.id == sale_id),
                            key=lambda w: w.order.viewer_id)
-            limit = group[0].sale.per_user_limit
-            ins = _insert(session, FlashBuyer).values([
+            held = {r.viewer_id for r in (await session.execute(_hold_statement(session), [
                 {"flash_sale_id": sale_id, "viewer_id": w.order.viewer_id,
-                 "quantity": w.order.quantity} for w in group])
-            stmt = ins.on_conflict_do_update(
-                index_elements=[FlashBuyer.flash_sale_id, FlashBuyer.viewer_id],
-                set_={"quantity": FlashBuyer.quantity + ins.excluded.quantity},
-                where=FlashBuyer.quantity + ins.excluded.quantity <= limit,
-            ).returning(FlashBuyer.viewer_id)
-            held = set((await session.scalars(stmt)).all())
+                 "quantity": w.order.quantity, "lim": w.sale.per_user_limit}
+                for w in group])).all()}
             for w in group:
                 if w.order.viewer_id not in held:
                     w.refused = _limit_error(w)

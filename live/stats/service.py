@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from live.clock import iso
+from live.db import insert_ignoring
 from live.events import Event
 from live.rooms.models import Room
 from live.stats.models import (
@@ -48,19 +49,6 @@ async def _insert_ignore(session: AsyncSession, model: Any, values: dict[str, An
     ins = (postgresql.insert(model) if dialect == "postgresql" else sqlite.insert(model))
     result = await session.execute(ins.values(**values).on_conflict_do_nothing())
     return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-async def _insert_ignore_many(session: AsyncSession, model: Any, rows: list[dict[str, Any]],
-                              returning: Any = None) -> list[Any]:
-    """One multi-row INSERT … ON CONFLICT DO NOTHING; with `returning`, the
-    values of that column for the rows actually added."""
-    dialect = session.get_bind().dialect.name
-    ins = (postgresql.insert(model) if dialect == "postgresql" else sqlite.insert(model))
-    stmt = ins.values(rows).on_conflict_do_nothing()
-    if returning is None:
-        await session.execute(stmt)
-        return []
-    return list((await session.scalars(stmt.returning(returning))).all())
 
 
 async def _bump(session: AsyncSession, model: Any, where: Any, blank: dict[str, Any],
@@ -190,13 +178,13 @@ async def note_viewers(session: AsyncSession, *, room_id: str, stage: str, now: 
     person_of = {identities[identity]: person for identity, person in rows}
     new = [v for v in leader_of if v not in person_of]
     if new:
-        added = await _insert_ignore_many(session, StatsPerson, [
+        added = await insert_ignoring(session, StatsPerson, [
             {"room_id": room_id, "person_id": f"w:{v}", "leader_id": leader_of[v],
-             "stages": 0, "first_seen_at": now} for v in new], StatsPerson.person_id)
+             "stages": 0, "first_seen_at": now} for v in new], returning=("person_id",))
         if added:
             await _bump_room(session, room_id, visitors=len(added))
             await _bump_minute(session, room_id, now, visitors=len(added))
-        await _insert_ignore_many(session, StatsIdentity, [
+        await insert_ignoring(session, StatsIdentity, [
             {"room_id": room_id, "identity": f"w:{v}", "person_id": f"w:{v}"} for v in new])
         person_of.update({v: f"w:{v}" for v in new})
     by_leader: dict[str | None, list[str]] = {}
