@@ -28,6 +28,7 @@ import json
 import secrets
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -78,7 +79,8 @@ def label(answer: rawhttp.Answer) -> str:
     return f"{answer.status} {code}"
 
 
-async def run(base: str, buyers: int, quantity: int) -> dict[str, Any]:
+async def run(base: str, buyers: int, quantity: int,
+              server_cpu: Callable[[], float]) -> dict[str, Any]:
     timeout = aiohttp.ClientTimeout(total=120)
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
@@ -119,7 +121,9 @@ async def run(base: str, buyers: int, quantity: int) -> dict[str, Any]:
             requests = [(conn, conn.prepare("POST", "/api/v1/orders", body, {
                 "Authorization": f"Bearer {token}", "Idempotency-Key": secrets.token_hex(8)}))
                 for conn, token in zip(conns, tokens, strict=True)]
+            cpu_before = server_cpu()
             t_start, wall, answers = await rawhttp.burst(requests)
+            cpu_burst = server_cpu() - cpu_before
         finally:
             for conn in conns:
                 conn.close()
@@ -150,6 +154,8 @@ async def run(base: str, buyers: int, quantity: int) -> dict[str, Any]:
             "requests_per_s": round(buyers / wall, 1),
             "p50_ms": pct(0.50), "p90_ms": pct(0.90), "p99_ms": pct(0.99),
             "max_ms": round(1000 * latencies[-1], 1),
+            # the server's processes only (not PostgreSQL, Redis or this client)
+            "server_cpu_ms_per_request": round(1000 * cpu_burst / buyers, 3),
         }
 
 
@@ -165,7 +171,8 @@ def main() -> None:
 
     # every simulated buyer comes from 127.0.0.1: the per-address guest limit is off
     with live_server(args.mode, args.workers, {"LIVE_VIEWER_IP_BURST": "0"}) as server:
-        result = asyncio.run(asyncio.wait_for(run(server.base, args.buyers, args.quantity),
+        result = asyncio.run(asyncio.wait_for(
+            run(server.base, args.buyers, args.quantity, server.cpu),
                                               timeout=600))
     result = {"mode": args.mode, "workers": args.workers if args.mode == "production" else 1,
               **result}

@@ -34,6 +34,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def server_port(workers: int) -> int:
+    """A public port whose workers' private ports (1000 above) are free too, both
+    below the kernel's ephemeral range: a load generator's thousands of client
+    sockets take ephemeral ports, and a worker restarted onto one that is taken
+    dies with "address already in use"."""
+    for _ in range(200):
+        port = secrets.randbelow(10_000) + 20_000
+        try:
+            for p in [port, *range(port + 1000, port + 1000 + workers)]:
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        return port
+    raise SystemExit("no free port pair in 20000-31000")
+
+
 def cpu_seconds(pid: int) -> float:
     """utime + stime of a process and its reaped children, from /proc."""
     with open(f"/proc/{pid}/stat") as f:
@@ -108,7 +125,7 @@ async def _delete_prefix(prefix: str) -> None:
 @contextlib.contextmanager
 def live_server(mode: str = "embedded", workers: int = 2,
                 env: dict[str, str] | None = None) -> Iterator[Server]:
-    port = free_port()
+    port = server_port(workers)
     data_dir = Path(tempfile.mkdtemp(prefix="live-bench-"))
     full_env = dict(os.environ, LIVE_DATA_DIR=str(data_dir), LIVE_SECRET=secrets.token_hex(24),
                     LIVE_LOG_LEVEL="WARNING", **(env or {}))
