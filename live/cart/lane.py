@@ -17,11 +17,12 @@ the same rules in the same order, so every buyer gets the answer
 3. attribution: the 团长 each viewer is bound to (`hooks.bound_leaders`);
 4. the per-person limit, one conditional upsert per round of distinct buyers
    (422 `limit_exceeded`);
-5. the sale's units, one conditional UPDATE for the round's total; if too few
-   are left, the first buyers of the batch get them and the rest `sold_out`
-   (their per-person hold given back);
-6. the orders and their lines (multi-row INSERTs), the `placed` hooks, and the
-   refusals' answers rewritten in their key rows.
+5. the orders and their lines (executemany INSERTs), the `placed` hooks, the
+   answers written into their key rows;
+6. last, so the sale's row is locked only until the commit: its units, one
+   conditional UPDATE for the batch's total. If too few are left, step 5 is
+   undone (a savepoint), the first buyers of the batch get the units and the
+   rest `sold_out` (their per-person hold given back), and step 5 runs again.
 
 An order whose sale is no longer running when the batch runs is handed back
 (`FALLBACK`): its key row is removed and the caller places it the full way.
@@ -121,12 +122,42 @@ async def place_flash_orders(session: AsyncSession, orders: Sequence[LaneOrder],
         await _check_and_price(session, live, now, payment_timeout_s)
         await _attribute(session, [w for w in live if w.pending], hooks, now)
         await _hold(session, [w for w in live if w.pending])
-        events = await _take_units(session, [w for w in live if w.pending])
-        await _write(session, live, hooks, now)
-        events += await order_hooks.run_placed(
-            hooks, session, [w.row for w in live if w.pending], now) \
-            if any(w.pending for w in live) else []
+        events = await _write_then_take(session, live, hooks, now)
     return [w.answer for w in work], events
+
+
+async def _write_then_take(session: AsyncSession, live: list[_Work], hooks: OrderHooks,
+                           now: datetime) -> list[Event]:
+    """The rows first and the units last, so each sale's row stays locked only
+    until the commit (the other worker's batch waits on it). If a sale has too
+    few units for all its buyers, the rows are undone (a savepoint) and first
+    come, first served decides before they are written again."""
+    pending = [w for w in live if w.pending]
+    savepoint = await session.begin_nested()
+    events = await _write(session, live, hooks, now)
+    taken = await _take_all(session, pending)
+    if taken is not None:
+        await savepoint.commit()
+        return events + taken
+    await savepoint.rollback()
+    taken = await _take_units(session, pending)
+    return await _write(session, live, hooks, now) + taken
+
+
+async def _take_all(session: AsyncSession, work: list[_Work]) -> list[Event] | None:
+    """Every buyer's units, sale by sale in product order; None if one is short."""
+    by_sale: dict[str, list[_Work]] = {}
+    for w in work:
+        by_sale.setdefault(w.sale.id, []).append(w)
+    events: list[Event] = []
+    for sale_id in sorted(by_sale, key=lambda s: by_sale[s][0].order.product_id):
+        group = by_sale[sale_id]
+        left = await _take(session, sale_id, sum(w.order.quantity for w in group))
+        if left is None:
+            return None
+        for room_id in sorted({w.order.room_id for w in group}):
+            events.append(StockChanged(room_id, group[0].order.product_id, sale_id, left))
+    return events
 
 
 async def _claim_keys(session: AsyncSession, work: list[_Work], now: datetime) -> None:
@@ -304,13 +335,16 @@ async def _take(session: AsyncSession, sale_id: str, quantity: int) -> int | Non
 
 
 async def _write(session: AsyncSession, work: list[_Work], hooks: OrderHooks,
-                 now: datetime) -> None:
-    """The orders and their lines; every key row gets its answer."""
+                 now: datetime) -> list[Event]:
+    """The orders and their lines (and the `placed` hooks); every key row gets
+    its answer."""
     placed = [w.row for w in work if w.pending and w.row is not None]
+    events: list[Event] = []
     if placed:
         await session.execute(insert(_ORDERS), [_columns(_ORDERS, o) for o in placed])
         await session.execute(insert(_ITEMS), [{**_columns(_ITEMS, item), "order_id": o.id}
                                                for o in placed for item in o.items])
+        events = await order_hooks.run_placed(hooks, session, placed, now)
     answers = []
     for w in work:
         if w.answer.then == FALLBACK:
@@ -334,6 +368,7 @@ async def _write(session: AsyncSession, work: list[_Work], hooks: OrderHooks,
         await session.execute(delete(IdempotencyKey).where(
             tuple_(IdempotencyKey.caller_id, IdempotencyKey.key).in_(
                 [(w.order.claim.caller_id, w.order.claim.key) for w in fallback])))
+    return events
 
 
 _K = cast(Table, IdempotencyKey.__table__)
