@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import json
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import rawhttp
@@ -46,7 +47,7 @@ async def wait_healthy(base: str, timeout_s: float = 120) -> None:
     raise SystemExit("server did not come up")
 
 
-def summary(wall: float, answers: list[rawhttp.Answer]) -> dict[str, Any]:
+def summary(wall: float, answers: list[rawhttp.Answer], cpu_s: float) -> dict[str, Any]:
     latencies = sorted(a.latency_s for a in answers)
 
     def pct(p: float) -> float:
@@ -55,10 +56,12 @@ def summary(wall: float, answers: list[rawhttp.Answer]) -> dict[str, Any]:
     statuses = Counter(str(a.status) if a.status else f"client error {a.error}" for a in answers)
     return {"requests_per_s": round(len(answers) / wall, 1), "wall_s": round(wall, 3),
             "p50_ms": pct(0.50), "p99_ms": pct(0.99), "max_ms": round(1000 * latencies[-1], 1),
-            "statuses": dict(statuses)}
+            "statuses": dict(statuses),
+            "server_cpu_ms_per_request": round(1000 * cpu_s / len(answers), 3)}
 
 
-async def run(base: str, n: int, rounds: int) -> dict[str, Any]:
+async def run(base: str, n: int, rounds: int,
+              server_cpu: Callable[[], float]) -> dict[str, Any]:
     await wait_healthy(base)
     conns = await rawhttp.open_many(base, n, "/healthz")
     try:
@@ -67,8 +70,9 @@ async def run(base: str, n: int, rounds: int) -> dict[str, Any]:
             result[name] = []
             for _ in range(rounds):
                 requests = [(conn, conn.prepare("GET", path)) for conn in conns]
+                cpu_before = server_cpu()
                 _, wall, answers = await rawhttp.burst(requests)
-                result[name].append(summary(wall, answers))
+                result[name].append(summary(wall, answers, server_cpu() - cpu_before))
                 await asyncio.sleep(0.5)  # separate bursts: work the server defers does not overlap
         return result
     finally:
@@ -87,8 +91,8 @@ def main() -> None:
         raise SystemExit("--connections 1..5000, --rounds 1..10")
 
     with live_server(args.mode, args.workers) as server:
-        result = asyncio.run(asyncio.wait_for(run(server.base, args.connections, args.rounds),
-                                              timeout=600))
+        result = asyncio.run(asyncio.wait_for(
+            run(server.base, args.connections, args.rounds, server.cpu), timeout=600))
     print(json.dumps({"mode": args.mode,
                       "workers": args.workers if args.mode == "production" else 1,
                       "client": "raw keep-alive", "connections": args.connections,

@@ -49,16 +49,28 @@ class Shop(RuleBasedStateMachine):
         self.orders: dict[str, Actor] = {}
         self.sale_id: str | None = None
 
-    @rule(v=st.integers(0, 2), q=st.integers(1, 3))
-    def buy(self, v: int, q: int) -> None:
-        r = self.run(self.api.post("/api/v1/orders", {
+    async def _buy(self, v: int, q: int) -> None:
+        r = await self.api.post("/api/v1/orders", {
             "room_id": self.room["id"], "items": [{"product_id": self.pid, "quantity": q}],
             "fulfilment": PICKUP}, token=self.viewers[v].token,
-            headers={"Idempotency-Key": secrets.token_hex(6)}))
+            headers={"Idempotency-Key": secrets.token_hex(6)})
         assert r.status in (201, 409, 422), r.body
         assert r.code in (None, "sold_out", "limit_exceeded"), r.body
         if r.status == 201:
             self.orders[r["id"]] = self.viewers[v]
+
+    @rule(v=st.integers(0, 2), q=st.integers(1, 3))
+    def buy(self, v: int, q: int) -> None:
+        self.run(self._buy(v, q))
+
+    @rule(buyers=st.lists(st.tuples(st.integers(0, 2), st.integers(1, 3)),
+                          min_size=2, max_size=6))
+    def rush(self, buyers: list[tuple[int, int]]) -> None:
+        """Several orders at once: while a sale runs they meet in flash-lane
+        batches (the same viewer several times in one batch, some too late)."""
+        async def all_at_once() -> None:
+            await asyncio.gather(*(self._buy(v, q) for v, q in buyers))
+        self.run(all_at_once())
 
     @precondition(lambda self: bool(self.orders))
     @rule(i=st.integers(0, 50), verb=st.sampled_from(["pay", "cancel", "refund"]))
@@ -82,6 +94,7 @@ class Shop(RuleBasedStateMachine):
         assert r.status in (201, 409), r.body
         if r.status == 201:
             self.sale_id = r["id"]
+            self.sale_limit = limit
 
     @precondition(lambda self: self.sale_id is not None)
     @rule()
@@ -112,6 +125,15 @@ class Shop(RuleBasedStateMachine):
                    for i in o["items"])
         assert stock >= 0 and remaining >= 0
         assert stock + remaining + held == self.available, (stock, remaining, held)
+        if self.sale_id is not None:  # nobody holds more of a sale than its per-person limit
+            per_viewer: dict[str, int] = {}
+            for o in orders:
+                if o["status"] in ("pending_payment", "paid"):
+                    for i in o["items"]:
+                        if i["flash_sale_id"] == self.sale_id:
+                            per_viewer[o["viewer_id"]] = (per_viewer.get(o["viewer_id"], 0)
+                                                          + i["quantity"])
+            assert all(n <= self.sale_limit for n in per_viewer.values()), per_viewer
 
 
 def test_stock_is_conserved_under_random_sequences(make_settings: Callable[..., Settings]
