@@ -27,13 +27,12 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-
 class Batcher(Generic[T, R]):
     def __init__(self, run: Callable[[list[T]], Awaitable[Sequence[R | BaseException]]], *,
-                 max_size: int = 256, concurrency: int = 1) -> None:
+                 max_size: int = 256) -> None:
         self._run = run
         self._max_size = max_size
-        self._slots = concurrency  # batches allowed in flight at once
+        self._busy = False  # one batch in flight at a time
         self._queue: list[tuple[T, asyncio.Future[R]]] = []
         self._scheduled = False
         self._running: set[asyncio.Future[None]] = set()  # the loop keeps only weak references
@@ -45,23 +44,23 @@ class Batcher(Generic[T, R]):
         return await future
 
     def _kick(self) -> None:
-        if self._queue and self._slots > 0 and not self._scheduled:
+        if self._queue and not self._busy and not self._scheduled:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._start)
 
     def _start(self) -> None:
         self._scheduled = False
-        if not self._queue or self._slots <= 0:
+        if not self._queue or self._busy:
             return
         batch, self._queue = self._queue[:self._max_size], self._queue[self._max_size:]
-        self._slots -= 1
+        self._busy = True
         task = asyncio.ensure_future(self._serve(batch))
         self._running.add(task)
         task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Future[None]) -> None:
         self._running.discard(task)
-        self._slots += 1
+        self._busy = False
         self._kick()
 
     async def _serve(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:

@@ -171,8 +171,8 @@ async def test_a_sale_ended_since_the_read_falls_back_to_the_full_path(
     assert r.status == 200
     async with transaction(app) as session:
         answers, events = await lane.place_flash_orders(
-            session, [lane.LaneOrder(viewer.id, claim, room["id"], pid, 1,
-                                     Fulfilment("pickup", "门口"))],
+            session, orders=[lane.LaneOrder(viewer.id, claim, room["id"], pid, 1,
+                                            Fulfilment("pickup", "门口"), s["id"])],
             hooks=app[keys.ORDER_HOOKS], payment_timeout_s=900,
             now=app[keys.CLOCK].now() + timedelta(seconds=1))
     assert [a.then for a in answers] == [lane.FALLBACK] and events == []
@@ -182,3 +182,58 @@ async def test_a_sale_ended_since_the_read_falls_back_to_the_full_path(
     placed = await api.post("/api/v1/orders", body, token=viewer.token,
                             headers={"Idempotency-Key": "k-ended"})
     assert placed.status == 201 and placed["items"][0]["flash_sale_id"] is None
+
+
+def _lane_order(viewer: Actor, room_id: str, pid: str, sale_id: str, key: str,
+                quantity: int = 1) -> lane.LaneOrder:
+    return lane.LaneOrder(viewer.id, IdempotencyClaim(viewer.id, key, "0" * 64), room_id, pid,
+                          quantity, Fulfilment("pickup", "门口"), sale_id)
+
+
+async def _place(app: web.Application, orders: list[lane.LaneOrder]) -> list[lane.LaneAnswer]:
+    async with transaction(app) as session:
+        answers, _ = await lane.place_flash_orders(
+            session, orders=orders, hooks=app[keys.ORDER_HOOKS], payment_timeout_s=900,
+            now=app[keys.CLOCK].now())
+    return answers
+
+
+async def test_a_buyers_second_order_in_a_batch_is_decided_after_the_first(
+        api: Api, app: web.Application) -> None:
+    """One by one, B 1 unit, A 2 units, A 1 unit on 2 left (limit 2) give 201,
+    409 sold_out, 201: A's second order must not be refused for a hold its
+    first gives back."""
+    host = await api.host()
+    room = await api.room(host, products=1, stock=20)
+    pid = room["shelf"][0]["id"]
+    s = await flash(api, host, room, pid, quantity=2, per_user_limit=2)
+    a, b = await api.viewer(), await api.viewer()
+    answers = await _place(app, [_lane_order(b, room["id"], pid, s["id"], "b1"),
+                                 _lane_order(a, room["id"], pid, s["id"], "a1", 2),
+                                 _lane_order(a, room["id"], pid, s["id"], "a2")])
+    assert [(x.status, x.then) for x in answers] == [(201, None), (409, None),
+                                                     (0, lane.FALLBACK)]
+    body = {"room_id": room["id"], "items": [{"product_id": pid, "quantity": 1}],
+            "fulfilment": PICKUP}
+    # the handed-back order, the full way (its key was not kept)
+    r = await api.post("/api/v1/orders", body, token=a.token, headers={"Idempotency-Key": "a2"})
+    assert r.status == 201, r.body
+    assert (await sale(api, s["id"]))["remaining"] == 0
+
+
+async def test_two_short_batches_at_once_do_not_deadlock(api: Api, app: web.Application,
+                                                         backend: str) -> None:
+    """Two workers' batches on a sale too small for them: each has new
+    flash_buyers rows (KEY SHARE on the sale's row through their foreign key)
+    and then locks the sale's row to share out what is left."""
+    host = await api.host()
+    room = await api.room(host, products=1, stock=20)
+    pid = room["shelf"][0]["id"]
+    s = await flash(api, host, room, pid, quantity=1, per_user_limit=1)
+    viewers = await asyncio.gather(*(api.viewer() for _ in range(4)))
+    orders = [_lane_order(v, room["id"], pid, s["id"], "k") for v in viewers]
+    first, second = await asyncio.wait_for(
+        asyncio.gather(_place(app, orders[:2]), _place(app, orders[2:])), timeout=30)
+    statuses = sorted(x.status for x in first + second)
+    assert statuses == [201, 409, 409, 409], (backend, statuses)
+    assert (await sale(api, s["id"]))["remaining"] == 0

@@ -146,3 +146,30 @@ async def test_gate_is_reconciled_from_the_database_at_start_up(
     assert await gate_remaining(app2, s["id"]) == 4
     r = await order(api2, viewer, room["id"], [(pid, 2)])
     assert r.status == 422 and r.code == "limit_exceeded"
+
+
+async def test_a_buyer_the_lane_refuses_after_the_gate_let_them_by_gets_the_unit_back(
+        gated: tuple[Api, web.Application]) -> None:
+    """The gate more generous than the database (a reload racing an order, a
+    flush): the flash lane finds the sale short, shares out what is left and
+    refuses the rest `sold_out` — and the gate gets their units and holds back,
+    so a unit that comes back later can be bought by them."""
+    api, app = gated
+    host = await api.host()
+    room = await api.room(host, products=1, stock=20)
+    pid = room["shelf"][0]["id"]
+    s = await flash(api, host, room, pid, quantity=1, per_user_limit=1)
+    gate = app[keys.STOCK_GATE]
+    assert gate is not None
+    remaining_key, buyers_key = gate.keys_of(s["id"])
+    winner, late = await api.viewer(), await api.viewer()
+    won = await order(api, winner, room["id"], [(pid, 1)])
+    assert won.status == 201
+    await app[keys.REDIS].incrby(remaining_key, 1)  # one unit the database does not have
+    refused = await order(api, late, room["id"], [(pid, 1)])
+    assert refused.status == 409 and refused.code == "sold_out"
+    assert await app[keys.REDIS].hget(buyers_key, late.id) is None
+    assert await gate_remaining(app, s["id"]) == 1
+    r = await api.post(f"/api/v1/orders/{won['id']}/cancel", token=winner.token)
+    assert r.status == 200
+    assert (await order(api, late, room["id"], [(pid, 1)])).status == 201

@@ -150,14 +150,15 @@ async def _lane(app: web.Application,
     try:
         async with transaction(app) as session:
             answers, events = await lane.place_flash_orders(
-                session, orders, hooks=app[keys.ORDER_HOOKS],
+                session, orders=orders, hooks=app[keys.ORDER_HOOKS],
                 payment_timeout_s=app[keys.SETTINGS].payment_timeout_s,
                 now=app[keys.CLOCK].now())
     except (IntegrityError, OperationalError, DBAPIError) as exc:
         # A deadlock with another worker's batch, a lost connection...: each
         # order takes the one-by-one path, which decides it again from scratch.
-        log.warning("flash lane batch of %d failed (%s); placing one by one",
-                    len(orders), type(exc).__name__)
+        log.warning("flash lane batch of %d failed (%s); placing one by one room_id=%s",
+                    len(orders), type(exc).__name__,
+                    ",".join(sorted({o.room_id for o in orders})))
         return [lane.LaneAnswer(then=lane.FALLBACK) for _ in orders]
     metrics = app[keys.METRICS].orders
     placed = sum(1 for a in answers if a.then is None and a.status == 201)

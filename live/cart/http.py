@@ -212,7 +212,8 @@ async def _prepare_order(request: web.Request, viewer_id: str, raw: Any,
         prepared.lane = lane.LaneOrder(
             viewer_id=viewer_id, claim=claim, room_id=data.room_id,
             product_id=lines[0].product_id, quantity=lines[0].quantity,
-            fulfilment=service.Fulfilment(data.fulfilment.kind, data.fulfilment.detail))
+            fulfilment=service.Fulfilment(data.fulfilment.kind, data.fulfilment.detail),
+            sale_id=sales[lines[0].product_id].id)
     return prepared
 
 
@@ -249,8 +250,10 @@ async def place_order(request: web.Request, *, principal: Principal,
                 kept = {answer.kept} if answer.kept else set()
                 return _answer(answer.status, answer.text)
             # lane.FALLBACK: the sale changed since it was read; the full way decides
-        order, status, text, events = await _place_one(request, principal, raw, claim,
-                                                       prepared)
+        placed = await _place_one(request, principal, raw, claim, prepared)
+        if placed is None:  # a concurrent duplicate answered first (its units are its own)
+            return await _replay_stored(app, claim)
+        order, status, text, events = placed
         kept = {(i.flash_sale_id, i.quantity) for i in order.items
                 if i.flash_sale_id} if order is not None else set()
     except IntegrityError:
@@ -265,14 +268,14 @@ async def place_order(request: web.Request, *, principal: Principal,
 
 async def _place_one(request: web.Request, principal: Principal, raw: Any,
                      claim: service.IdempotencyClaim, prepared: Prepared
-                     ) -> tuple[Order | None, int, str, list[Event]]:
-    """The full way, one order in its own transaction: every kind of order."""
+                     ) -> tuple[Order | None, int, str, list[Event]] | None:
+    """The full way, one order in its own transaction: every kind of order.
+    None: the key has an answer already (replay it)."""
     app = request.app
     async with transaction(app) as session:
         now = app[keys.CLOCK].now()
-        row = await service.stored_answer(session, claim)
-        if row is not None:
-            return None, row.status_code, row.response, []
+        if await service.stored_answer(session, claim) is not None:
+            return None
         try:
             async with session.begin_nested():
                 data = parse(PlaceOrderIn, raw)

@@ -15,8 +15,8 @@ the same rules in the same order, so every buyer gets the answer
 2. the room exists (422 `invalid`), the product is on its shelf (422), the room
    is live (409 `room_not_live`);
 3. attribution: the 团长 each viewer is bound to (`hooks.bound_leaders`);
-4. the per-person limit, one conditional upsert per round of distinct buyers
-   (422 `limit_exceeded`);
+4. the per-person limit, one conditional upsert per sale (422
+   `limit_exceeded`); a buyer's second order in the batch is handed back;
 5. the orders and their lines (executemany INSERTs), the `placed` hooks, the
    answers written into their key rows;
 6. last, so the sale's row is locked only until the commit: its units, one
@@ -24,7 +24,8 @@ the same rules in the same order, so every buyer gets the answer
    undone (a savepoint), the first buyers of the batch get the units and the
    rest `sold_out` (their per-person hold given back), and step 5 runs again.
 
-An order whose sale is no longer running when the batch runs is handed back
+An order whose sale (the one read, and gated) is no longer running when the
+batch runs, or a buyer's second order in one batch, is handed back
 (`FALLBACK`): its key row is removed and the caller places it the full way.
 """
 
@@ -65,6 +66,7 @@ class LaneOrder:
     product_id: str
     quantity: int
     fulfilment: Fulfilment
+    sale_id: str  # the sale read (and, in production, passed at the gate)
 
 
 @dataclass
@@ -110,7 +112,7 @@ def _hold_statement(session: AsyncSession) -> Any:
     return _HOLDS[dialect]
 
 
-async def place_flash_orders(session: AsyncSession, orders: Sequence[LaneOrder], *,
+async def place_flash_orders(session: AsyncSession, *, orders: Sequence[LaneOrder],
                              hooks: OrderHooks, payment_timeout_s: int,
                              now: datetime) -> tuple[list[LaneAnswer], list[Event]]:
     """Place `orders` in the caller's transaction; one answer each, in order."""
@@ -206,8 +208,8 @@ async def _check_and_price(session: AsyncSession, work: list[_Work], now: dateti
         elif (o.room_id, o.product_id) not in shelf:
             w.refused = invalid("every product must be on the room's shelf, once",
                                 ("items.0.product_id", "not on this room's shelf"))
-        elif o.product_id not in sales:
-            w.answer.then = FALLBACK  # the sale ended since it was read
+        elif o.product_id not in sales or sales[o.product_id].id != o.sale_id:
+            w.answer.then = FALLBACK  # the sale read (and gated) has ended since
         elif room.status != "live":
             w.refused = LiveError(Code.ROOM_NOT_LIVE, f"the room is {room.status}")
         else:
@@ -249,37 +251,35 @@ def _limit_error(w: _Work) -> LiveError:
                      product_id=w.order.product_id, flash_sale_id=w.sale.id)
 
 
-def _rounds(work: list[_Work]) -> list[list[_Work]]:
-    """Batch order split so no buyer appears twice in a round (an upsert may
-    touch a row once per statement); later orders of a buyer come later."""
-    rounds: list[list[_Work]] = []
-    count: dict[tuple[str, str], int] = {}
-    for w in work:
-        k = (w.sale.id, w.order.viewer_id)
-        n = count.get(k, 0)
-        count[k] = n + 1
-        if n == len(rounds):
-            rounds.append([])
-        rounds[n].append(w)
-    return rounds
-
-
 async def _hold(session: AsyncSession, work: list[_Work]) -> None:
-    """Per-person limits before stock, as `service.hold_for_buyer`, many at once."""
+    """Per-person limits before stock, as `service.hold_for_buyer`, many at once
+    (one conditional upsert per sale, sales in product order as `place_order`
+    takes them). A buyer's second order in one batch is handed back
+    (`FALLBACK`): decided after the first one's commit, it gets the answer it
+    would get one by one (the first may yet be refused `sold_out` and give its
+    hold back)."""
     for w in work:
         if w.order.quantity > w.sale.per_user_limit:
             w.refused = _limit_error(w)
-    for round_ in _rounds([w for w in work if w.refused is None]):
-        for sale_id in sorted({w.sale.id for w in round_}):
-            group = sorted((w for w in round_ if w.sale.id == sale_id),
-                           key=lambda w: w.order.viewer_id)
-            held = {r.viewer_id for r in (await session.execute(_hold_statement(session), [
-                {"flash_sale_id": sale_id, "viewer_id": w.order.viewer_id,
-                 "quantity": w.order.quantity, "lim": w.sale.per_user_limit}
-                for w in group])).all()}
-            for w in group:
-                if w.order.viewer_id not in held:
-                    w.refused = _limit_error(w)
+    seen: set[tuple[str, str]] = set()
+    by_sale: dict[str, list[_Work]] = {}
+    for w in work:
+        if w.refused is not None:
+            continue
+        if (w.sale.id, w.order.viewer_id) in seen:
+            w.answer.then = FALLBACK
+            continue
+        seen.add((w.sale.id, w.order.viewer_id))
+        by_sale.setdefault(w.sale.id, []).append(w)
+    for sale_id in sorted(by_sale, key=lambda s: by_sale[s][0].order.product_id):
+        group = sorted(by_sale[sale_id], key=lambda w: w.order.viewer_id)
+        held = {r.viewer_id for r in (await session.execute(_hold_statement(session), [
+            {"flash_sale_id": sale_id, "viewer_id": w.order.viewer_id,
+             "quantity": w.order.quantity, "lim": w.sale.per_user_limit}
+            for w in group])).all()}
+        for w in group:
+            if w.order.viewer_id not in held:
+                w.refused = _limit_error(w)
 
 
 async def _take_units(session: AsyncSession, work: list[_Work]) -> list[Event]:
@@ -298,7 +298,10 @@ async def _take_units(session: AsyncSession, work: list[_Work]) -> list[Event]:
             have = await session.scalar(
                 select(FlashSale.remaining).where(FlashSale.id == sale_id,
                                                   FlashSale.status == "running")
-                .with_for_update()) or 0
+                # FOR NO KEY UPDATE: the other worker's batch holds KEY SHARE on
+                # this row (its new flash_buyers rows' foreign key); FOR UPDATE
+                # would wait for it while it waits for us (a deadlock).
+                .with_for_update(key_share=True)) or 0
             total = 0
             for w in group:
                 if total + w.order.quantity <= have:
@@ -352,6 +355,7 @@ async def _write(session: AsyncSession, work: list[_Work], hooks: OrderHooks,
         if w.refused is not None:
             w.answer.status = w.refused.status
             w.answer.text = dumps({"error": w.refused.to_dict()})
+            w.answer.kept = None  # a first pass (undone by the savepoint) may have set it
             order_id = None
         else:
             assert w.row is not None
