@@ -45,7 +45,13 @@ from live.cart import hooks as order_hooks
 from live.cart.events import StockChanged
 from live.cart.hooks import OrderHooks
 from live.cart.models import FlashBuyer, FlashSale, IdempotencyKey, Order, OrderItem
-from live.cart.service import Fulfilment, IdempotencyClaim, dumps, order_dict
+from live.cart.service import (
+    Fulfilment,
+    IdempotencyClaim,
+    dumps,
+    order_dict,
+    take_from_sale,
+)
 from live.db import insert_ignoring
 from live.errors import Code, LiveError, invalid
 from live.events import Event
@@ -154,7 +160,7 @@ async def _take_all(session: AsyncSession, work: list[_Work]) -> list[Event] | N
     events: list[Event] = []
     for sale_id in sorted(by_sale, key=lambda s: by_sale[s][0].order.product_id):
         group = by_sale[sale_id]
-        left = await _take(session, sale_id, sum(w.order.quantity for w in group))
+        left = await take_from_sale(session, sale_id, sum(w.order.quantity for w in group))
         if left is None:
             return None
         for room_id in sorted({w.order.room_id for w in group}):
@@ -293,7 +299,7 @@ async def _take_units(session: AsyncSession, work: list[_Work]) -> list[Event]:
             by_sale.setdefault(w.sale.id, []).append(w)
     for sale_id in sorted(by_sale, key=lambda s: by_sale[s][0].order.product_id):
         group = by_sale[sale_id]
-        left = await _take(session, sale_id, sum(w.order.quantity for w in group))
+        left = await take_from_sale(session, sale_id, sum(w.order.quantity for w in group))
         if left is None:  # too few for all of them: first come, first served
             have = await session.scalar(
                 select(FlashSale.remaining).where(FlashSale.id == sale_id,
@@ -313,7 +319,7 @@ async def _take_units(session: AsyncSession, work: list[_Work]) -> list[Event]:
             late = [w for w in group if w.refused is not None]
             await session.execute(_UNHOLD, [
                 {"s": sale_id, "v": w.order.viewer_id, "q": w.order.quantity} for w in late])
-            left = await _take(session, sale_id, total) if total else have
+            left = await take_from_sale(session, sale_id, total) if total else have
             if left is None:  # cannot happen under the row lock; never guess
                 raise RuntimeError(f"flash sale {sale_id} changed under its row lock")
         for room_id in sorted({w.order.room_id for w in group if w.refused is None}):
@@ -325,16 +331,6 @@ _T = cast(Table, FlashBuyer.__table__)
 _UNHOLD = (update(_T).where(_T.c.flash_sale_id == bindparam("s"),
                             _T.c.viewer_id == bindparam("v"))
            .values(quantity=_T.c.quantity - bindparam("q")))
-
-
-async def _take(session: AsyncSession, sale_id: str, quantity: int) -> int | None:
-    row = await session.execute(
-        update(FlashSale).where(FlashSale.id == sale_id, FlashSale.status == "running",
-                                FlashSale.remaining >= quantity)
-        .values(remaining=FlashSale.remaining - quantity).returning(FlashSale.remaining)
-        .execution_options(synchronize_session=False))
-    left = row.scalar_one_or_none()
-    return None if left is None else int(left)
 
 
 async def _write(session: AsyncSession, work: list[_Work], hooks: OrderHooks,
