@@ -69,9 +69,9 @@ class Verdict(StrEnum):
 
 
 class StockGate:
-    def __init__(self, app: web.Application) -> None:
+    def __init__(self, app: web.Application, redis: Any) -> None:
         self.app = app
-        self.redis: Any = app[keys.REDIS]
+        self.redis: Any = redis
         self.prefix = app[keys.SETTINGS].redis_prefix
         # Purchase attempts in flight together pass the gate in one pipeline.
         self._acquire = script_batcher(self.redis, ACQUIRE, app[keys.METRICS])
@@ -152,10 +152,32 @@ async def gate_ctx(app: web.Application) -> Any:
     if app[keys.REDIS] is None:
         yield
         return
-    gate = StockGate(app)
+    redis = _unretried_client(app)
+    gate = StockGate(app, redis)
     app[keys.STOCK_GATE] = gate
     try:
         await gate.reconcile()
     except RedisError:
         log.warning("stock gate reconcile at start-up failed; keys load on first use")
     yield
+    await redis.aclose()
+
+
+def _unretried_client(app: web.Application) -> Any:
+    """The gate's own Redis client, which never re-sends a command.
+
+    The app's client retries on a connection error (after a Redis restart every
+    pooled connection is dead), re-sending commands whose reply was lost —
+    and with them a whole pipeline. ACQUIRE and RELEASE are not idempotent:
+    run twice, a buyer would count twice against their limit (a wrong
+    `limit_exceeded`) and units would be stranded in the gate. A gate command
+    that fails is answered `UNAVAILABLE` instead, and the database decides."""
+    import redis.asyncio as aioredis
+
+    from live.metrics import timed_redis_class
+
+    url = app[keys.SETTINGS].redis_url
+    assert url, "the gate exists only with Redis"
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=16, timeout=20, health_check_interval=10)
+    return timed_redis_class(app[keys.METRICS]).from_pool(pool)
