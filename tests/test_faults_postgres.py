@@ -29,6 +29,7 @@ from tests.fault_helpers import PrivateRedis, Server, api_for, production, serve
 pytestmark = pytest.mark.slow
 
 STOCK = 1000
+SALE = 500
 
 
 async def terminate_backends_of(dsn: str, pid: int) -> int:
@@ -45,8 +46,12 @@ async def terminate_backends_of(dsn: str, pid: int) -> int:
 
 
 @production
+@pytest.mark.parametrize("flash", [False, True], ids=["free-stock", "flash-lane"])
 async def test_dropped_database_connections_lose_nothing_and_never_500(
-        database_settings: dict[str, Any], tmp_path: Path) -> None:
+        database_settings: dict[str, Any], tmp_path: Path, flash: bool) -> None:
+    """`flash-lane`: the product is in a running flash sale, so the orders go
+    through the Redis gate and the flash lane's batches, whose transactions
+    are cut too (a batch that fails hands its orders to the full path)."""
     dsn = database_settings["database_url"].replace("postgresql+asyncpg://", "postgresql://")
     redis = PrivateRedis(tmp_path / "redis")
     redis.start()
@@ -59,6 +64,14 @@ async def test_dropped_database_connections_lose_nothing_and_never_500(
             host = await api.host()
             room = await api.room(host, products=1, stock=STOCK)
             product_id = room["shelf"][0]["id"]
+            sale_id = None
+            if flash:
+                r = await api.post(f"/api/v1/rooms/{room['id']}/flash-sales", {
+                    "product_id": product_id, "price_cents": 990, "quantity": SALE,
+                    "per_user_limit": 100, "start_in_s": 0, "duration_s": 3600},
+                    token=host.token)
+                assert r.status == 201, r.body
+                sale_id = r["id"]
             viewers = [await api.viewer(f"买家{i}") for i in range(20)]
 
             # 1. idle connections dropped: the very next requests just work
@@ -110,7 +123,13 @@ async def test_dropped_database_connections_lose_nothing_and_never_500(
             assert sorted(o["id"] for o in orders) == sorted(placed.values())
             units = sum(i["quantity"] for o in orders for i in o["items"])
             assert units == 200
-            assert (await api.get(f"/api/v1/products/{product_id}"))["stock"] == STOCK - units
+            stock = (await api.get(f"/api/v1/products/{product_id}"))["stock"]
+            if sale_id is None:
+                assert stock == STOCK - units
+            else:  # the sale's units came off free stock when it was made
+                assert all(i["flash_sale_id"] == sale_id for o in orders for i in o["items"])
+                left = (await api.get(f"/api/v1/flash-sales/{sale_id}"))["remaining"]
+                assert (stock, left) == (STOCK - SALE, SALE - units)
             assert (await api.get("/healthz")).status == 200
     finally:
         server.stop()
