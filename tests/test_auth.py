@@ -153,3 +153,20 @@ async def test_socket_connects_at_once_share_token_queries(
             conns = app[keys.SIO].namespace_handlers["/"].conns
             assert {c.principal.id for c in conns.values()} == {v.id for v in viewers}
     assert 1 <= len(queries) < 20, f"{len(queries)} token queries for 20 connects"
+
+
+async def test_signing_out_revokes_only_that_token(
+        api: Api, app: web.Application, client: TestClient) -> None:  # type: ignore[type-arg]
+    host = await api.host()
+    other = await api.post("/api/v1/sessions", {"name": host.name, "password": "password-123"})
+    assert other.status == 200, other.body
+    r = await api.delete("/api/v1/sessions", token=host.token)
+    assert r.status == 204, r.body
+    r = await api.get("/api/v1/me", token=host.token)
+    assert r.status == 401 and r.code == "unauthorized"
+    assert "unauthorized" in await connect_error(client, host.token)
+    assert (await api.get("/api/v1/me", token=other["token"])).status == 200  # another device
+    again = await api.delete("/api/v1/sessions", token=host.token)
+    assert again.status == 401
+    anonymous = await api.delete("/api/v1/sessions")
+    assert anonymous.status == 401 and anonymous.code == "unauthorized"

@@ -363,6 +363,8 @@ TABLE = [
     Row("GET", "/api/v1/webhooks/deliveries", ANY_HOST.format(ok=200)),
     Row("POST", "/api/v1/webhooks/test", ANY_HOST.format(ok=202)),
     Row("DELETE", "/api/v1/webhooks", ANY_HOST.format(ok=200)),
+    # last: signing out revokes each caller's token
+    Row("DELETE", "/api/v1/sessions", "401 204 204 204 204 204 204"),
 ]
 
 

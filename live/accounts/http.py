@@ -10,7 +10,7 @@ from live.accounts.models import Account, Viewer
 from live.accounts.principal import ANYONE, Principal
 from live.accounts.schemas import (
     AccountOut, AuthOut, MeOut, SignInIn, SignUpIn, ViewerAuthOut, ViewerIn, ViewerOut)
-from live.api import Body, Routes, address_bucket, client_ip, throttle
+from live.api import Body, Routes, address_bucket, bearer_token, client_ip, throttle
 from live.db import transaction
 from live.errors import not_found
 
@@ -59,6 +59,18 @@ async def sign_in(request: web.Request, *, body: Body[SignInIn]) -> AuthOut:
         account, token = await service.sign_in(
             session, name=data.name, password=data.password, now=request.app[keys.CLOCK].now())
     return AuthOut(account=account_out(account), token=token)
+
+
+@routes.delete("/api/v1/sessions", status=204, auth=ANYONE)
+async def sign_out(request: web.Request, *, principal: Principal) -> web.Response:
+    """Sign out: this bearer token stops working at once, on every worker (every
+    request looks its token up; nothing is cached). Open Socket.IO connections
+    made with it stay until they reconnect."""
+    token = bearer_token(request)
+    assert token is not None  # authenticated above
+    async with transaction(request.app) as session:
+        await service.revoke_token(session, token=token, now=request.app[keys.CLOCK].now())
+    return web.Response(status=204)
 
 
 @routes.post("/api/v1/viewers", body=ViewerIn, response=ViewerAuthOut, status=201,

@@ -34,6 +34,13 @@ export function setupSignIn({ role, storeKey, notRole, signupFields = () => ({})
       toast(err.code === "conflict" ? t("auth.taken") : signupError(err) || errorText(err), "error");
     }
   });
-  $("#signout").addEventListener("click", () => { store.set(storeKey, null); onSignedOut(); });
+  $("#signout").addEventListener("click", async () => {
+    const token = store.get(storeKey);
+    store.set(storeKey, null);
+    // The token stops working on the server too (a shared computer, a lost
+    // phone); before onSignedOut, which leaves the page and would cancel it.
+    if (token) { try { await api("DELETE", "/api/v1/sessions", undefined, { token }); } catch (e) {} }
+    onSignedOut();
+  });
   return store.get(storeKey);
 }

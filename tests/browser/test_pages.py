@@ -183,6 +183,13 @@ def test_leader_page_signs_in_only_leaders_and_signs_out(
     expect(page.locator("#app")).to_be_visible()
     assert page.evaluate("localStorage.getItem('live.leader.token')")
     shot(page, "leader-signed-in")
-    page.click("#signout")
+    token = page.evaluate("localStorage.getItem('live.leader.token')")
+    with page.expect_response(lambda r: r.url.endswith("/api/v1/sessions")
+                              and r.request.method == "DELETE") as signed_out:
+        page.click("#signout")
+    assert signed_out.value.status == 204
     expect(page.locator("#auth")).to_be_visible()
     assert page.evaluate("localStorage.getItem('live.leader.token')") is None
+    # the token no longer works on the server either
+    assert page.evaluate("""async (token) => (await fetch('/api/v1/me',
+        {headers: {Authorization: 'Bearer ' + token}})).status""", token) == 401
