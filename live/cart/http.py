@@ -249,7 +249,8 @@ async def place_order(request: web.Request, *, principal: Principal,
             if answer.then is None:
                 kept = {answer.kept} if answer.kept else set()
                 return _answer(answer.status, answer.text)
-            # lane.FALLBACK: the sale changed since it was read; the full way decides
+            # lane.FALLBACK (the sale changed since it was read, the buyer's second
+            # order in one batch, or the batch's transaction failed): the full way decides
         placed = await _place_one(request, principal, raw, claim, prepared)
         if placed is None:  # a concurrent duplicate answered first (its units are its own)
             return await _replay_stored(app, claim)
