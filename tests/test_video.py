@@ -79,9 +79,19 @@ async def test_viewer_decodes_the_publishers_frames_at_their_size(
     assert h["publishing"] is True and h["viewers"] == 1
     assert (h["width"], h["height"]) == (640, 360)
     await asyncio.sleep(2.5)  # a full measuring window
-    h = await health(api, room["id"], host)
-    # Never more than the source's 15 fps; a loaded machine may deliver fewer.
-    assert 1 <= h["fps"] <= 16, h
+    # Never more than the source's 15 fps. A loaded machine may deliver fewer,
+    # and in a full CI run one window once saw none (the publisher, an aiortc
+    # peer in this same process, stalled): give it a few more windows to show
+    # frames flowing; every sample stays under the source's rate.
+    samples = [await health(api, room["id"], host)]
+    for _ in range(8):
+        if samples[-1]["fps"] >= 1:
+            break
+        await asyncio.sleep(1)
+        samples.append(await health(api, room["id"], host))
+    assert all(h["fps"] <= 16 for h in samples), samples
+    h = samples[-1]
+    assert h["fps"] >= 1, samples
     assert h["bitrate_kbps"] > 0, h
 
     assert await delete(http, base, watch.location, viewer.token) == 200
