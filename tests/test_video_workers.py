@@ -12,7 +12,6 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -24,25 +23,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from live.workers import private_port_base
-from tests.test_workers import free_port
+from tests.fault_helpers import port_for_workers
 from tests.video_clients import AudioStreamTrack, SyntheticVideo, delete, frames, whep, whip
 
 pytestmark = pytest.mark.slow
-
-
-def ports_for_two_workers() -> int:
-    """A free public port whose two private ports are free too (a busy machine
-    may hold port + 1000)."""
-    for _ in range(50):
-        port = free_port()
-        try:
-            for p in range(private_port_base(port, 2), private_port_base(port, 2) + 2):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", p))
-        except OSError:
-            continue
-        return port
-    raise AssertionError("no free ports")
 
 
 class Cluster:
@@ -69,7 +53,7 @@ class Cluster:
 @pytest.fixture
 async def cluster(tmp_path: Path, redis_url: str, redis_prefix: str,
                   redis_cleanup: None) -> AsyncIterator[Cluster]:
-    port = ports_for_two_workers()
+    port = port_for_workers(2)
     env = dict(os.environ, LIVE_DATA_DIR=str(tmp_path), LIVE_REDIS_URL=redis_url,
                LIVE_REDIS_PREFIX=redis_prefix, LIVE_SECRET="s" * 32)
     env.pop("LIVE_DATABASE_URL", None)
@@ -200,14 +184,7 @@ async def test_publisher_ended_through_the_other_worker_frees_the_room(
         cluster: Cluster) -> None:
     c = cluster
     w0, w1 = c.worker
-    status, signed = await c.call(c.public, "POST", "/api/v1/accounts", {
-        "name": "host-video-workers-2", "password": "password-123", "role": "host"})
-    assert status == 201, signed
-    host = signed["token"]
-    status, room = await c.call(w0, "POST", "/api/v1/rooms", {"title": "换台"}, token=host)
-    assert status == 201, room
-    room_id = room["id"]
-    await c.call(w0, "POST", f"/api/v1/rooms/{room_id}/status", {"status": "live"}, token=host)
+    host, room_id = await host_and_live_room(c, "host-video-workers-2")
     pub = await whip(c.http, w0, room_id, host, SyntheticVideo())
     assert pub.status == 201, pub.body
     # DELETE of the WHIP location through worker 1 reaches worker 0.

@@ -46,17 +46,11 @@ class OrderHooks:
     released: list[OrderHook] = field(default_factory=list)
 
 
-async def run(hooks: list[OrderHook], session: AsyncSession, order: Any,
+async def run(hooks: Sequence[OrderHook | OrdersHook], session: AsyncSession, order: Any,
               now: datetime) -> list[Event]:
+    """Each hook in turn; `order` is one order, or a list of them for `placed`."""
     events: list[Event] = []
     for hook in hooks:
         events += await hook(session, order, now)
     return events
 
-
-async def run_placed(hooks: OrderHooks, session: AsyncSession, orders: Sequence[Any],
-                     now: datetime) -> list[Event]:
-    events: list[Event] = []
-    for hook in hooks.placed:
-        events += await hook(session, orders, now)
-    return events

@@ -343,7 +343,7 @@ async def _write(session: AsyncSession, work: list[_Work], hooks: OrderHooks,
         await session.execute(insert(_ORDERS), [_columns(_ORDERS, o) for o in placed])
         await session.execute(insert(_ITEMS), [{**_columns(_ITEMS, item), "order_id": o.id}
                                                for o in placed for item in o.items])
-        events = await order_hooks.run_placed(hooks, session, placed, now)
+        events = await order_hooks.run(hooks.placed, session, placed, now)
     answers = []
     for w in work:
         if w.answer.then == FALLBACK:

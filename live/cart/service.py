@@ -593,7 +593,7 @@ async def place_order(session: AsyncSession, *, viewer_id: str, request: OrderRe
     if from_cart:
         await session.execute(delete(CartItem).where(CartItem.viewer_id == viewer_id,
                                                      CartItem.room_id == room.id))
-    events += await order_hooks.run_placed(hooks, session, [order], now)
+    events += await order_hooks.run(hooks.placed, session, [order], now)
     if claim is not None:
         remember_answer(session, claim, status=201, response=dumps(order_dict(order)),
                         order_id=order.id, now=now)
