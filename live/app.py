@@ -128,7 +128,7 @@ async def limiter_ctx(app: web.Application) -> AsyncIterator[None]:
     """Token buckets for chat, likes, sign-ins and orders: in Redis when there
     is one (every worker counts against the same bucket), else in memory."""
     redis = app[keys.REDIS]
-    app[keys.LIMITER] = (RedisLimiter(redis, app[keys.SETTINGS].redis_prefix, app[keys.METRICS])
+    app[keys.LIMITER] = (RedisLimiter(redis, app[keys.SETTINGS].redis_prefix)
                          if redis is not None else MemoryLimiter())
     yield
 

@@ -1,10 +1,11 @@
-"""Many calls of one Lua script in one Redis pipeline (live/redis_scripts.py),
+"""Many calls of one Lua script as one Redis command (live/redis_scripts.py),
 on the real Redis."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -22,14 +23,53 @@ async def client(redis_url: str, redis_cleanup: None) -> AsyncIterator[aioredis.
     await c.aclose()
 
 
-async def test_calls_in_flight_together_share_a_pipeline_and_keep_their_order(
-        client: aioredis.Redis, redis_prefix: str) -> None:
-    batcher = script_batcher(client, INCR)
-    key = f"{redis_prefix}n"
-    replies = await asyncio.gather(*(batcher(([key], [1])) for _ in range(50)))
-    assert sorted(replies) == list(range(1, 51))
-    assert replies == sorted(replies)  # queued in call order, run in that order
-    assert int(await client.get(key) or 0) == 50
+class CountingRedis(aioredis.Redis):
+    """A client that remembers the commands it sent."""
+
+    sent: list[str]
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        self.sent.append(str(args[0]))
+        return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+
+
+async def test_calls_in_flight_together_are_one_command_and_keep_their_order(
+        redis_url: str, redis_cleanup: None, redis_prefix: str) -> None:
+    client = CountingRedis.from_url(redis_url)
+    client.sent = []
+    try:
+        batcher = script_batcher(client, INCR)
+        await batcher(([f"{redis_prefix}warm"], [1]))  # loads the script
+        client.sent.clear()
+        key = f"{redis_prefix}n"
+        replies = await asyncio.gather(*(batcher(([key], [1])) for _ in range(50)))
+        assert sorted(replies) == list(range(1, 51))
+        assert replies == sorted(replies)  # queued in call order, run in that order
+        assert int(await client.get(key) or 0) == 50
+        assert client.sent.count("EVALSHA") == 1  # all 50 made in one loop turn
+    finally:
+        await client.aclose()
+
+
+async def test_each_call_sees_its_own_keys_and_text_arguments(client: aioredis.Redis,
+                                                              redis_prefix: str) -> None:
+    echo = script_batcher(client, "return (KEYS[#KEYS] or '') .. '|' .. table.concat(ARGV, ',')")
+    replies = await asyncio.gather(
+        echo(([f"{redis_prefix}a"], [1, "x", 2.5])),
+        echo(([f"{redis_prefix}b", f"{redis_prefix}c"], [])),
+        echo(([], ["only"])))
+    assert replies == [f"{redis_prefix}a|1,x,2.5", f"{redis_prefix}c|", "|only"]
+
+
+async def test_replies_are_what_evalsha_would_give(client: aioredis.Redis) -> None:
+    """Numbers truncated to integers, true as 1, false and nil as None."""
+    sources = ["return 7.9", "return -7.9", "return true", "return false", "return nil",
+               "return 'text'", "return {1, 'two'}"]
+    alone = [await client.eval(s, 0) for s in sources]
+    batched = await asyncio.gather(*(script_batcher(client, s)(([], [])) for s in sources))
+    assert [a.decode() if isinstance(a, bytes) else a for a in alone[:6]] == list(batched[:6])
+    assert batched[:5] == [7, -7, 1, None, None]
+    assert batched[6] == [1, "two"]
 
 
 async def test_a_script_redis_forgot_is_loaded_again(client: aioredis.Redis,

@@ -62,11 +62,11 @@ return tostring(wait)
 
 class RedisLimiter:
     """Buckets in Redis; the takes of requests in flight together share one
-    pipeline (`live/redis_scripts.py`)."""
+    command (`live/redis_scripts.py`)."""
 
-    def __init__(self, redis: Any, prefix: str, metrics: Any = None) -> None:
+    def __init__(self, redis: Any, prefix: str) -> None:
         self._prefix = prefix
-        self._take = script_batcher(redis, _TAKE, metrics)
+        self._take = script_batcher(redis, _TAKE)
 
     async def take(self, key: str, burst: float, rate_per_s: float, now_s: float) -> float:
         out = await self._take(([f"{self._prefix}rl:{key}"],
