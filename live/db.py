@@ -14,16 +14,35 @@ from __future__ import annotations
 import asyncio
 import os
 import weakref
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 
 from aiohttp import web
-from sqlalchemy import DateTime, MetaData, and_, event, or_, true
+from sqlalchemy import (
+    DateTime,
+    MetaData,
+    and_,
+    any_,
+    bindparam,
+    event,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    tuple_,
+)
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import await_only
@@ -173,6 +192,7 @@ def make_engine(settings: Settings) -> AsyncEngine:
         server_settings["search_path"] = settings.database_schema
     connect_args: dict[str, Any] = {"server_settings": server_settings}
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True,
+                               pool_use_lifo=True,
                                connect_args=connect_args)
 
 
@@ -251,36 +271,85 @@ async def get_or_404(session: AsyncSession, model: type[T], key: Any, what: str)
     return row
 
 
+# --- statements whose text does not depend on how many values they carry --------------
+#
+# A batch (live/batch.py) carries 1 to 256 values. `col IN (:a, :b, …)` and a
+# many-row INSERT … RETURNING (SQLAlchemy's "insertmanyvalues") are one SQL text
+# per count: each is rendered parameter by parameter, and on PostgreSQL each new
+# text is a new prepared statement per pooled connection (a Parse round trip and
+# a plan) — in a flash sale half of the statements were prepared afresh. On
+# PostgreSQL these helpers send one array per column instead (`= ANY(:a)`,
+# `unnest`): one text, prepared once, encoded by asyncpg in C. SQLite keeps the
+# plain forms (its statement cache is in-process and cheap).
+
+
+def _postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def among(session: AsyncSession, column: Any, values: Iterable[Any]) -> Any:
+    """`column IN values`."""
+    values = list(values)
+    if _postgres(session):
+        return column == any_(literal(values, ARRAY(column.type)))
+    return column.in_(values)
+
+
+def among_pairs(session: AsyncSession, first: Any, second: Any,
+                pairs: Iterable[tuple[Any, Any]]) -> Any:
+    """At least the rows whose (`first`, `second`) is one of `pairs`; on
+    PostgreSQL also rows that pair one wanted value of `first` with another
+    wanted value of `second`: callers keep only the pairs they want."""
+    pairs = list(pairs)
+    if _postgres(session):
+        return and_(among(session, first, {a for a, _ in pairs}),
+                    among(session, second, {b for _, b in pairs}))
+    return tuple_(first, second).in_(pairs)
+
+
+def unnest_insert(table: Any, names: Sequence[str]) -> Any:
+    """PostgreSQL `INSERT INTO table (names) SELECT unnest(:_name), …`: many rows
+    in one statement of one text; execute it with `unnest_params`."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    return pg_insert(table).from_select(list(names), select(*(
+        func.unnest(bindparam(f"_{name}", type_=ARRAY(table.c[name].type))) for name in names)))
+
+
+def unnest_params(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, list[Any]]:
+    return {f"_{name}": [row[name] for row in rows] for name in names}
+
+
 # --- inserts that skip what exists (both backends) ------------------------------------
 
-_IGNORING: dict[tuple[str, Any, tuple[str, ...]], Any] = {}
-
-
-def _upsert_insert(dialect: str, table: Any) -> Any:
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+_IGNORING: dict[tuple[str, Any, tuple[str, ...], tuple[str, ...]], Any] = {}
 
 
 async def insert_ignoring(session: AsyncSession, model: Any, rows: Sequence[dict[str, Any]],
                           returning: Sequence[str] = ()) -> list[Any]:
-    """INSERT … ON CONFLICT DO NOTHING for many rows in one executemany; with
+    """INSERT … ON CONFLICT DO NOTHING for many rows in one statement; with
     `returning` (column names), those columns of the rows actually added.
 
-    The statement is built once per table and dialect (a multi-row VALUES
-    built per call is compiled per call: in a flash sale that compile cost more
-    than the round trip). Rows must all name the same columns."""
+    The statement is built once per table, columns and dialect (a multi-row
+    VALUES built per call is compiled per call: in a flash sale that compile
+    cost more than the round trip): on PostgreSQL one `unnest` INSERT, on
+    SQLite an executemany. Rows must all name the same columns."""
     if not rows:
         return []
     table = model.__table__ if hasattr(model, "__table__") else model
-    dialect = session.get_bind().dialect.name
-    cache_key = (dialect, table, tuple(returning))
+    postgres = _postgres(session)
+    names = tuple(rows[0])
+    cache_key = ("postgresql" if postgres else "other", table, names, tuple(returning))
     stmt = _IGNORING.get(cache_key)
     if stmt is None:
-        stmt = _upsert_insert(dialect, table).on_conflict_do_nothing()
+        if postgres:
+            stmt = unnest_insert(table, names).on_conflict_do_nothing()
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+            stmt = sqlite_insert(table).on_conflict_do_nothing()
         if returning:
             stmt = stmt.returning(*(table.c[name] for name in returning))
         _IGNORING[cache_key] = stmt
-    result = await session.execute(stmt, list(rows))
+    params: Any = unnest_params(rows, names) if postgres else list(rows)
+    result = await session.execute(stmt, params)
     return list(result.all()) if returning else []

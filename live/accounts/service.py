@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from live.accounts.models import Account, Token, Viewer
 from live.accounts.passwords import DUMMY_HASH, hash_password, verify_password
 from live.accounts.principal import Principal
+from live.db import among
 from live.errors import Code, LiveError, invalid
 from live.ids import new_id
 
@@ -110,7 +111,7 @@ async def principals_for_tokens(session: AsyncSession,
                      .outerjoin(Viewer.__table__, and_(t.kind == "viewer", v.id == t.subject_id))
                      .outerjoin(Account.__table__, and_(t.kind != "viewer",
                                                         a.id == t.subject_id)))
-        .where(t.token_hash.in_(set(hashes)), t.revoked_at.is_(None)))
+        .where(among(session, t.token_hash, set(hashes)), t.revoked_at.is_(None)))
     found: dict[str, Principal] = {}
     for (token_hash, kind, viewer_id, nickname, account_id, role, name, host_id,
          parent_id) in rows:

@@ -24,14 +24,14 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from aiohttp import web
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from live import keys
 from live.batch import Batcher
 from live.cart import lane, service
 from live.cart.models import FlashBuyer, IdempotencyKey
-from live.db import insert_ignoring, transaction
+from live.db import among, among_pairs, insert_ignoring, transaction
 from live.errors import Code, LiveError
 from live.realtime.publish import publish
 
@@ -88,8 +88,8 @@ async def _reads(app: web.Application, items: list[Read]) -> list[Seen | BaseExc
         stored = {(r.caller_id, r.key): r for r in (await session.execute(
             select(IdempotencyKey.caller_id, IdempotencyKey.key, IdempotencyKey.body_hash,
                    IdempotencyKey.status_code, IdempotencyKey.response)
-            .where(tuple_(IdempotencyKey.caller_id, IdempotencyKey.key).in_(
-                list({(i.claim.caller_id, i.claim.key) for i in items}))))).all()}
+            .where(among_pairs(session, IdempotencyKey.caller_id, IdempotencyKey.key,
+                               {(i.claim.caller_id, i.claim.key) for i in items})))).all()}
         seen: list[Seen | BaseException] = []
         for item in items:
             row = stored.get((item.claim.caller_id, item.claim.key))
@@ -110,8 +110,9 @@ async def _reads(app: web.Application, items: list[Read]) -> list[Seen | BaseExc
         if sales and holders:
             held = {(v, s): q for v, s, q in (await session.execute(
                 select(FlashBuyer.viewer_id, FlashBuyer.flash_sale_id, FlashBuyer.quantity)
-                .where(FlashBuyer.viewer_id.in_(holders),
-                       FlashBuyer.flash_sale_id.in_([s.id for s in sales.values()])))).all()}
+                .where(among(session, FlashBuyer.viewer_id, holders),
+                       among(session, FlashBuyer.flash_sale_id,
+                             [s.id for s in sales.values()])))).all()}
     for item, s in wanting:
         s.sales = {line.product_id: sales[line.product_id] for line in s.lines
                    if line.product_id in sales}

@@ -37,7 +37,6 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, insert, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -52,7 +51,7 @@ from live.cart.service import (
     order_dict,
     take_from_sale,
 )
-from live.db import insert_ignoring
+from live.db import among, among_pairs, insert_ignoring, unnest_insert, unnest_params
 from live.errors import Code, LiveError, invalid
 from live.events import Event
 from live.ids import new_id
@@ -103,13 +102,17 @@ class _Work:
 _HOLDS: dict[str, Any] = {}
 
 
-def _hold_statement(session: AsyncSession) -> Any:
-    """`service.hold_for_buyer`'s conditional upsert, built once per dialect
-    for executemany (each row carries its sale's limit as `lim`)."""
-    dialect = session.get_bind().dialect.name
+_HOLD_COLUMNS = ("flash_sale_id", "viewer_id", "quantity")
+
+
+def _hold_statement(dialect: str) -> Any:
+    """`service.hold_for_buyer`'s conditional upsert for many buyers of one sale
+    (its limit is `lim`), built once per dialect: on PostgreSQL one `unnest`
+    INSERT, on SQLite an executemany."""
     if dialect not in _HOLDS:
         table = cast(Table, FlashBuyer.__table__)
-        ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+        ins = (unnest_insert(table, _HOLD_COLUMNS) if dialect == "postgresql"
+               else sqlite_insert(table))
         _HOLDS[dialect] = ins.on_conflict_do_update(
             index_elements=[table.c.flash_sale_id, table.c.viewer_id],
             set_={"quantity": table.c.quantity + ins.excluded.quantity},
@@ -195,17 +198,20 @@ async def _check_and_price(session: AsyncSession, work: list[_Work], now: dateti
     room_ids = {w.order.room_id for w in work}
     product_ids = {w.order.product_id for w in work}
     rooms = {r.id: r for r in (await session.execute(
-        select(Room.id, Room.status, Room.host_id).where(Room.id.in_(room_ids)))).all()}
+        select(Room.id, Room.status, Room.host_id).where(among(session, Room.id, room_ids)))
+        ).all()}
     shelf = set(tuple(r) for r in (await session.execute(
-        select(ShelfItem.room_id, ShelfItem.product_id).where(
-            tuple_(ShelfItem.room_id, ShelfItem.product_id).in_(
-                list({(w.order.room_id, w.order.product_id) for w in work}))))).all())
+        select(ShelfItem.room_id, ShelfItem.product_id).where(among_pairs(
+            session, ShelfItem.room_id, ShelfItem.product_id,
+            {(w.order.room_id, w.order.product_id) for w in work})))).all())
     products = {p.id: p for p in (await session.execute(
-        select(Product.id, Product.title).where(Product.id.in_(product_ids)))).all()}
+        select(Product.id, Product.title).where(among(session, Product.id, product_ids)))
+        ).all()}
     sales = {s.product_id: s for s in (await session.execute(
         select(FlashSale.id, FlashSale.product_id, FlashSale.price_cents,
                FlashSale.per_user_limit)
-        .where(FlashSale.product_id.in_(product_ids), FlashSale.status == "running"))).all()}
+        .where(among(session, FlashSale.product_id, product_ids),
+               FlashSale.status == "running"))).all()}
     for w in work:
         o = w.order
         room = rooms.get(o.room_id)
@@ -279,10 +285,14 @@ async def _hold(session: AsyncSession, work: list[_Work]) -> None:
         by_sale.setdefault(w.sale.id, []).append(w)
     for sale_id in sorted(by_sale, key=lambda s: by_sale[s][0].order.product_id):
         group = sorted(by_sale[sale_id], key=lambda w: w.order.viewer_id)
-        held = {r.viewer_id for r in (await session.execute(_hold_statement(session), [
-            {"flash_sale_id": sale_id, "viewer_id": w.order.viewer_id,
-             "quantity": w.order.quantity, "lim": w.sale.per_user_limit}
-            for w in group])).all()}
+        rows = [{"flash_sale_id": sale_id, "viewer_id": w.order.viewer_id,
+                 "quantity": w.order.quantity} for w in group]
+        limit = group[0].sale.per_user_limit
+        dialect = session.get_bind().dialect.name
+        params: Any = ({**unnest_params(rows, _HOLD_COLUMNS), "lim": limit}
+                       if dialect == "postgresql" else [{**r, "lim": limit} for r in rows])
+        held = {r.viewer_id for r in (await session.execute(
+            _hold_statement(dialect), params)).all()}
         for w in group:
             if w.order.viewer_id not in held:
                 w.refused = _limit_error(w)

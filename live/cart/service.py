@@ -31,7 +31,7 @@ from live.cart.events import FlashChanged, PurchaseMade, StockChanged, mask_nick
 from live.cart.hooks import OrderHooks
 from live.cart.models import CartItem, FlashBuyer, FlashSale, IdempotencyKey, Order, OrderItem
 from live.clock import iso
-from live.db import get_or_404
+from live.db import among, get_or_404
 from live.errors import Code, LiveError, conflict, forbidden, invalid
 from live.events import Event
 from live.growth.service import coupons as growth_coupons
@@ -314,7 +314,7 @@ async def running_sales(session: AsyncSession, product_ids: Sequence[str]) -> di
     if not product_ids:
         return {}
     rows = await session.scalars(
-        select(FlashSale).where(FlashSale.product_id.in_(product_ids),
+        select(FlashSale).where(among(session, FlashSale.product_id, product_ids),
                                 FlashSale.status == "running"))
     return {s.product_id: s for s in rows}
 

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from live.accounts.models import Account
 from live.accounts.principal import Principal
-from live.db import keyset_after
+from live.db import among, keyset_after
 from live.errors import forbidden, invalid, not_found
 from live.events import Event
 from live.ids import new_id
@@ -258,13 +258,13 @@ async def bound_leaders(session: AsyncSession, *, host_id: str, viewer_ids: Sequ
     subjects = {f"v:{v}": v for v in viewer_ids}
     rows = (await session.execute(
         select(Binding.subject, Binding.leader_id, Binding.bound_at).where(
-            Binding.host_id == host_id, Binding.subject.in_(list(subjects))))).all()
+            Binding.host_id == host_id, among(session, Binding.subject, subjects)))).all()
     live_rows = {subjects[r.subject]: r.leader_id for r in rows
                  if now < r.bound_at + rules.window}
     valid: set[str] = set()
     if live_rows:
         valid = set((await session.scalars(select(Account.id).where(
-            Account.id.in_(set(live_rows.values())), Account.role == "leader",
+            among(session, Account.id, set(live_rows.values())), Account.role == "leader",
             Account.host_id == host_id))).all())
     return {v: (live_rows[v] if live_rows.get(v) in valid else None) for v in viewer_ids}
 

@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from live.clock import iso
-from live.db import insert_ignoring
+from live.db import among, insert_ignoring
 from live.events import Event
 from live.rooms.models import Room
 from live.stats.models import (
@@ -174,7 +174,7 @@ async def note_viewers(session: AsyncSession, *, room_id: str, stage: str, now: 
     rows = (await session.execute(
         select(StatsIdentity.identity, StatsIdentity.person_id)
         .where(StatsIdentity.room_id == room_id,
-               StatsIdentity.identity.in_(list(identities))))).all()
+               among(session, StatsIdentity.identity, identities)))).all()
     person_of = {identities[identity]: person for identity, person in rows}
     new = [v for v in leader_of if v not in person_of]
     if new:
@@ -195,7 +195,8 @@ async def note_viewers(session: AsyncSession, *, room_id: str, stage: str, now: 
         if leader_id:
             values["leader_id"] = leader_id
         await session.execute(update(StatsPerson).where(
-            StatsPerson.room_id == room_id, StatsPerson.person_id.in_(persons)).values(values)
+            StatsPerson.room_id == room_id, among(session, StatsPerson.person_id, persons))
+            .values(values)
             .execution_options(synchronize_session=False))
 
 
