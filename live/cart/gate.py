@@ -79,7 +79,6 @@ class StockGate:
         self._load = self.redis.register_script(LOAD)
 
     def keys_of(self, sale_id: str) -> list[str]:
-        # One hash tag per sale keeps both keys in one Redis Cluster slot.
         return [f"{self.prefix}flash:{{{sale_id}}}:remaining",
                 f"{self.prefix}flash:{{{sale_id}}}:buyers"]
 
