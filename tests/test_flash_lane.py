@@ -191,10 +191,9 @@ def _lane_order(viewer: Actor, room_id: str, pid: str, sale_id: str, key: str,
 
 
 async def _place(app: web.Application, orders: list[lane.LaneOrder]) -> list[lane.LaneAnswer]:
-    async with transaction(app) as session:
-        answers, _ = await lane.place_flash_orders(
-            session, orders=orders, hooks=app[keys.ORDER_HOOKS], payment_timeout_s=900,
-            now=app[keys.CLOCK].now())
+    answers, _ = await lane.place_flash_batch(
+        lambda: transaction(app), orders=orders, hooks=app[keys.ORDER_HOOKS],
+        payment_timeout_s=900, now=app[keys.CLOCK].now())
     return answers
 
 

@@ -149,11 +149,9 @@ async def _refusals(app: web.Application, items: list[Refusal]) -> list[bool]:
 async def _lane(app: web.Application,
                 orders: list[lane.LaneOrder]) -> Sequence[lane.LaneAnswer]:
     try:
-        async with transaction(app) as session:
-            answers, events = await lane.place_flash_orders(
-                session, orders=orders, hooks=app[keys.ORDER_HOOKS],
-                payment_timeout_s=app[keys.SETTINGS].payment_timeout_s,
-                now=app[keys.CLOCK].now())
+        answers, events = await lane.place_flash_batch(
+            lambda: transaction(app), orders=orders, hooks=app[keys.ORDER_HOOKS],
+            payment_timeout_s=app[keys.SETTINGS].payment_timeout_s, now=app[keys.CLOCK].now())
     except (IntegrityError, OperationalError, DBAPIError) as exc:
         # A deadlock with another worker's batch, a lost connection...: each
         # order takes the one-by-one path, which decides it again from scratch.

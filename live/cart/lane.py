@@ -20,9 +20,12 @@ the same rules in the same order, so every buyer gets the answer
 5. the orders and their lines (executemany INSERTs), the `placed` hooks, the
    answers written into their key rows;
 6. last, so the sale's row is locked only until the commit: its units, one
-   conditional UPDATE for the batch's total. If too few are left, step 5 is
-   undone (a savepoint), the first buyers of the batch get the units and the
-   rest `sold_out` (their per-person hold given back), and step 5 runs again.
+   conditional UPDATE for the batch's total. If too few are left, the whole
+   batch is rolled back (`Short`) and placed again carefully: the units
+   first, the first buyers of the batch get them and the rest `sold_out`
+   (their per-person hold given back). That happens once per sale and worker,
+   at the end of its stock; a savepoint instead would cost every batch two
+   round trips.
 
 An order whose sale (the one read, and gated) is no longer running when the
 batch runs, or a buyer's second order in one batch, is handed back
@@ -31,12 +34,13 @@ batch runs, or a buyer's second order in one batch, is handed back
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, insert, select, tuple_, update
+from sqlalchemy import Table, and_, bindparam, delete, insert, select, tuple_, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -82,6 +86,14 @@ class LaneAnswer:
     then: str | None = None  # FALLBACK or REPLAY: answered after the commit
 
 
+@dataclass(frozen=True)
+class _Sale:
+    id: str
+    product_id: str
+    price_cents: int
+    per_user_limit: int
+
+
 @dataclass
 class _Work:
     """One order on its way through the batch."""
@@ -90,7 +102,7 @@ class _Work:
     order: LaneOrder
     answer: LaneAnswer = field(default_factory=LaneAnswer)
     row: Order | None = None
-    sale: Any = None  # the running sale's (id, product_id, price_cents, per_user_limit)
+    sale: Any = None  # its running _Sale
     host_id: str = ""
     refused: LiveError | None = None
 
@@ -121,10 +133,37 @@ def _hold_statement(dialect: str) -> Any:
     return _HOLDS[dialect]
 
 
+class Short(Exception):
+    """A sale had too few units left for all of its buyers in the batch: roll
+    the batch back and place it again with `careful=True`."""
+
+
+async def place_flash_batch(begin: Callable[[], AbstractAsyncContextManager[AsyncSession]], *,
+                            orders: Sequence[LaneOrder], hooks: OrderHooks,
+                            payment_timeout_s: int, now: datetime
+                            ) -> tuple[list[LaneAnswer], list[Event]]:
+    """`place_flash_orders` in a transaction of its own (`begin()`), and when a
+    sale runs out within the batch, again in another one, carefully."""
+    for careful in (False, True):
+        try:
+            async with begin() as session:
+                return await place_flash_orders(
+                    session, orders=orders, hooks=hooks, payment_timeout_s=payment_timeout_s,
+                    now=now, careful=careful)
+        except Short:
+            continue
+    raise RuntimeError("a careful flash lane batch cannot be short")
+
+
 async def place_flash_orders(session: AsyncSession, *, orders: Sequence[LaneOrder],
-                             hooks: OrderHooks, payment_timeout_s: int,
-                             now: datetime) -> tuple[list[LaneAnswer], list[Event]]:
-    """Place `orders` in the caller's transaction; one answer each, in order."""
+                             hooks: OrderHooks, payment_timeout_s: int, now: datetime,
+                             careful: bool = False) -> tuple[list[LaneAnswer], list[Event]]:
+    """Place `orders` in the caller's transaction; one answer each, in order.
+
+    The rows first and the units last, so each sale's row stays locked only
+    until the commit (the other worker's batch waits on it); raises `Short`
+    if a sale cannot give every buyer their units. `careful`: the units
+    first, first come first served, the buyers too late refused `sold_out`."""
     work = [_Work(i, o) for i, o in enumerate(orders)]
     await _claim_keys(session, work, now)
     live = [w for w in work if w.answer.then is None]
@@ -133,26 +172,17 @@ async def place_flash_orders(session: AsyncSession, *, orders: Sequence[LaneOrde
         await _check_and_price(session, live, now, payment_timeout_s)
         await _attribute(session, [w for w in live if w.pending], hooks, now)
         await _hold(session, [w for w in live if w.pending])
-        events = await _write_then_take(session, live, hooks, now)
+        pending = [w for w in live if w.pending]
+        if careful:
+            taken = await _take_units(session, pending)
+            events = await _write(session, live, hooks, now) + taken
+        else:
+            events = await _write(session, live, hooks, now)
+            taken = await _take_all(session, pending)
+            if taken is None:
+                raise Short
+            events += taken
     return [w.answer for w in work], events
-
-
-async def _write_then_take(session: AsyncSession, live: list[_Work], hooks: OrderHooks,
-                           now: datetime) -> list[Event]:
-    """The rows first and the units last, so each sale's row stays locked only
-    until the commit (the other worker's batch waits on it). If a sale has too
-    few units for all its buyers, the rows are undone (a savepoint) and first
-    come, first served decides before they are written again."""
-    pending = [w for w in live if w.pending]
-    savepoint = await session.begin_nested()
-    events = await _write(session, live, hooks, now)
-    taken = await _take_all(session, pending)
-    if taken is not None:
-        await savepoint.commit()
-        return events + taken
-    await savepoint.rollback()
-    taken = await _take_units(session, pending)
-    return await _write(session, live, hooks, now) + taken
 
 
 async def _take_all(session: AsyncSession, work: list[_Work]) -> list[Event] | None:
@@ -194,40 +224,40 @@ async def _claim_keys(session: AsyncSession, work: list[_Work], now: datetime) -
 
 async def _check_and_price(session: AsyncSession, work: list[_Work], now: datetime,
                            payment_timeout_s: int) -> None:
-    """Room, shelf and live checks (as `place_order` makes them), then the order rows."""
-    room_ids = {w.order.room_id for w in work}
-    product_ids = {w.order.product_id for w in work}
-    rooms = {r.id: r for r in (await session.execute(
-        select(Room.id, Room.status, Room.host_id).where(among(session, Room.id, room_ids)))
-        ).all()}
-    shelf = set(tuple(r) for r in (await session.execute(
-        select(ShelfItem.room_id, ShelfItem.product_id).where(among_pairs(
-            session, ShelfItem.room_id, ShelfItem.product_id,
-            {(w.order.room_id, w.order.product_id) for w in work})))).all())
-    products = {p.id: p for p in (await session.execute(
-        select(Product.id, Product.title).where(among(session, Product.id, product_ids)))
-        ).all()}
-    sales = {s.product_id: s for s in (await session.execute(
-        select(FlashSale.id, FlashSale.product_id, FlashSale.price_cents,
+    """Room, shelf and live checks (as `place_order` makes them), then the order rows.
+    One statement: each (room, product) pair's shelf row with its room, its
+    product and the product's running sale; a pair without one is looked at
+    again (no such room, or not on its shelf)."""
+    pairs = {(w.order.room_id, w.order.product_id) for w in work}
+    found = {(r.room_id, r.product_id): r for r in (await session.execute(
+        select(ShelfItem.room_id, ShelfItem.product_id, Room.status, Room.host_id,
+               Product.title, FlashSale.id.label("sale_id"), FlashSale.price_cents,
                FlashSale.per_user_limit)
-        .where(among(session, FlashSale.product_id, product_ids),
-               FlashSale.status == "running"))).all()}
+        .join(Room, Room.id == ShelfItem.room_id)
+        .join(Product, Product.id == ShelfItem.product_id)
+        .outerjoin(FlashSale, and_(FlashSale.product_id == ShelfItem.product_id,
+                                   FlashSale.status == "running"))
+        .where(among_pairs(session, ShelfItem.room_id, ShelfItem.product_id, pairs)))).all()
+        if (r.room_id, r.product_id) in pairs}
+    rooms: set[str] = set()
+    if len(found) < len(pairs):
+        rooms = set((await session.scalars(select(Room.id).where(among(
+            session, Room.id, {room_id for room_id, _ in pairs - set(found)})))).all())
     for w in work:
         o = w.order
-        room = rooms.get(o.room_id)
-        if room is None:
-            w.refused = invalid("no such room", ("room_id", "no such room"))
-        elif (o.room_id, o.product_id) not in shelf:
-            w.refused = invalid("every product must be on the room's shelf, once",
-                                ("items.0.product_id", "not on this room's shelf"))
-        elif o.product_id not in sales or sales[o.product_id].id != o.sale_id:
+        row = found.get((o.room_id, o.product_id))
+        if row is None:
+            w.refused = (invalid("every product must be on the room's shelf, once",
+                                 ("items.0.product_id", "not on this room's shelf"))
+                         if o.room_id in rooms else
+                         invalid("no such room", ("room_id", "no such room")))
+        elif row.sale_id != o.sale_id:
             w.answer.then = FALLBACK  # the sale read (and gated) has ended since
-        elif room.status != "live":
-            w.refused = LiveError(Code.ROOM_NOT_LIVE, f"the room is {room.status}")
+        elif row.status != "live":
+            w.refused = LiveError(Code.ROOM_NOT_LIVE, f"the room is {row.status}")
         else:
-            sale, product = sales[o.product_id], products[o.product_id]
-            w.sale = sale
-            items_cents = sale.price_cents * o.quantity
+            w.sale = _Sale(row.sale_id, o.product_id, row.price_cents, row.per_user_limit)
+            items_cents = row.price_cents * o.quantity
             order = Order(id=new_id("ord"), room_id=o.room_id, viewer_id=o.viewer_id,
                           status="pending_payment", items_cents=items_cents, discount_cents=0,
                           total_cents=items_cents, leader_id=None,
@@ -236,10 +266,10 @@ async def _check_and_price(session: AsyncSession, work: list[_Work], now: dateti
                           group_buy_id=None, group_id=None, created_at=now,
                           expires_at=now + timedelta(seconds=payment_timeout_s), paid_at=None)
             order.items = [OrderItem(position=0, product_id=o.product_id,
-                                     flash_sale_id=sale.id, title=product.title,
-                                     quantity=o.quantity, unit_price_cents=sale.price_cents)]
+                                     flash_sale_id=row.sale_id, title=row.title,
+                                     quantity=o.quantity, unit_price_cents=row.price_cents)]
             w.row = order
-            w.host_id = room.host_id
+            w.host_id = row.host_id
 
 
 async def _attribute(session: AsyncSession, work: list[_Work], hooks: OrderHooks,
@@ -361,7 +391,6 @@ async def _write(session: AsyncSession, work: list[_Work], hooks: OrderHooks,
         if w.refused is not None:
             w.answer.status = w.refused.status
             w.answer.text = dumps({"error": w.refused.to_dict()})
-            w.answer.kept = None  # a first pass (undone by the savepoint) may have set it
             order_id = None
         else:
             assert w.row is not None

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, union_all, update
+from sqlalchemy import and_, func, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from live.accounts.models import Account
@@ -253,20 +253,21 @@ async def bound_leader(session: AsyncSession, *, host_id: str, viewer_id: str,
 
 async def bound_leaders(session: AsyncSession, *, host_id: str, viewer_ids: Sequence[str],
                         now: datetime, rules: RuleSet | None = None) -> dict[str, str | None]:
-    """`bound_leader` for many viewers of one host in two queries (the flash lane)."""
-    rules = rules or await rules_of(session, host_id)
+    """`bound_leader` for many viewers of one host (the flash lane): one query
+    for the bindings to this host's 团长, one for the rules if there are any."""
     subjects = {f"v:{v}": v for v in viewer_ids}
     rows = (await session.execute(
-        select(Binding.subject, Binding.leader_id, Binding.bound_at).where(
-            Binding.host_id == host_id, among(session, Binding.subject, subjects)))).all()
-    live_rows = {subjects[r.subject]: r.leader_id for r in rows
-                 if now < r.bound_at + rules.window}
-    valid: set[str] = set()
-    if live_rows:
-        valid = set((await session.scalars(select(Account.id).where(
-            among(session, Account.id, set(live_rows.values())), Account.role == "leader",
-            Account.host_id == host_id))).all())
-    return {v: (live_rows[v] if live_rows.get(v) in valid else None) for v in viewer_ids}
+        select(Binding.subject, Binding.leader_id, Binding.bound_at)
+        .join(Account, and_(Account.id == Binding.leader_id, Account.role == "leader",
+                            Account.host_id == host_id))
+        .where(Binding.host_id == host_id, among(session, Binding.subject, subjects)))).all()
+    leaders: dict[str, str | None] = dict.fromkeys(viewer_ids)
+    if rows:
+        rules = rules or await rules_of(session, host_id)
+        for r in rows:
+            if now < r.bound_at + rules.window:
+                leaders[subjects[r.subject]] = r.leader_id
+    return leaders
 
 
 # --- visits -------------------------------------------------------------------

@@ -178,18 +178,21 @@ async def note_viewers(session: AsyncSession, *, room_id: str, stage: str, now: 
     person_of = {identities[identity]: person for identity, person in rows}
     new = [v for v in leader_of if v not in person_of]
     if new:
-        added = await insert_ignoring(session, StatsPerson, [
+        # New people are written at this stage already; only those someone
+        # else added meanwhile (and the known ones) need the UPDATE below.
+        added = {r.person_id for r in await insert_ignoring(session, StatsPerson, [
             {"room_id": room_id, "person_id": f"w:{v}", "leader_id": leader_of[v],
-             "stages": 0, "first_seen_at": now} for v in new], returning=("person_id",))
+             "stages": BIT[stage], "first_seen_at": now} for v in new],
+            returning=("person_id",))}
         if added:
             await _bump_room(session, room_id, visitors=len(added))
             await _bump_minute(session, room_id, now, visitors=len(added))
         await insert_ignoring(session, StatsIdentity, [
             {"room_id": room_id, "identity": f"w:{v}", "person_id": f"w:{v}"} for v in new])
-        person_of.update({v: f"w:{v}" for v in new})
+        person_of.update({v: f"w:{v}" for v in new if f"w:{v}" not in added})
     by_leader: dict[str | None, list[str]] = {}
-    for viewer_id, leader_id in leader_of.items():
-        by_leader.setdefault(leader_id, []).append(person_of[viewer_id])
+    for viewer_id, person in person_of.items():
+        by_leader.setdefault(leader_of[viewer_id], []).append(person)
     for leader_id, persons in by_leader.items():
         values: dict[str, Any] = {"stages": StatsPerson.stages.op("|")(BIT[stage])}
         if leader_id:
