@@ -11,7 +11,9 @@ No timer: when nothing is running, a call starts a batch at the next loop turn
 while a batch runs, newcomers queue and the next batch takes them all (at most
 `max_size`). Under light load a batch is one call; under heavy load batches
 grow by themselves, which is what keeps the cost per call falling as the load
-rises (group commit, as databases do for their own log).
+rises (group commit, as databases do for their own log). `in_flight` lets a
+few batches run at once, for work whose batches are long chains of round
+trips (the flash lane): a small first batch then does not hold up the next.
 
 `run` answers every item, in order, with a result or an exception for that
 item alone; if `run` itself raises, every item of the batch gets the error.
@@ -29,10 +31,10 @@ R = TypeVar("R")
 
 class Batcher(Generic[T, R]):
     def __init__(self, run: Callable[[list[T]], Awaitable[Sequence[R | BaseException]]], *,
-                 max_size: int = 256) -> None:
+                 max_size: int = 256, in_flight: int = 1) -> None:
         self._run = run
         self._max_size = max_size
-        self._busy = False  # one batch in flight at a time
+        self._in_flight = in_flight  # batches running at once (at most)
         self._queue: list[tuple[T, asyncio.Future[R]]] = []
         self._scheduled = False
         self._running: set[asyncio.Future[None]] = set()  # the loop keeps only weak references
@@ -44,23 +46,22 @@ class Batcher(Generic[T, R]):
         return await future
 
     def _kick(self) -> None:
-        if self._queue and not self._busy and not self._scheduled:
+        if self._queue and len(self._running) < self._in_flight and not self._scheduled:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._start)
 
     def _start(self) -> None:
         self._scheduled = False
-        if not self._queue or self._busy:
+        if not self._queue or len(self._running) >= self._in_flight:
             return
         batch, self._queue = self._queue[:self._max_size], self._queue[self._max_size:]
-        self._busy = True
         task = asyncio.ensure_future(self._serve(batch))
         self._running.add(task)
         task.add_done_callback(self._done)
+        self._kick()  # more waiting, and room for another batch
 
     def _done(self, task: asyncio.Future[None]) -> None:
         self._running.discard(task)
-        self._busy = False
         self._kick()
 
     async def _serve(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:

@@ -49,6 +49,25 @@ async def test_calls_arriving_while_a_batch_runs_share_the_next() -> None:
     assert run.batches == [[0], [2, 4, 6]]
 
 
+async def test_in_flight_lets_that_many_batches_run_at_once() -> None:
+    run = Recorder()
+    batcher = Batcher(run, in_flight=2)
+    run.gate.clear()
+    first = asyncio.ensure_future(batcher(0))
+    await run.started.wait()
+    second = [asyncio.ensure_future(batcher(i)) for i in (2, 4)]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert run.batches == [[0], [2, 4]]  # the second starts while the first runs
+    third = [asyncio.ensure_future(batcher(i)) for i in (6, 8)]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert run.batches == [[0], [2, 4]]  # two running: the newcomers wait
+    run.gate.set()
+    assert [await first, *await asyncio.gather(*second, *third)] == [0, 20, 40, 60, 80]
+    assert run.batches == [[0], [2, 4], [6, 8]]
+
+
 async def test_a_batch_takes_at_most_max_size_items() -> None:
     run = Recorder()
     batcher = Batcher(run, max_size=4)

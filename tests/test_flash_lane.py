@@ -12,6 +12,8 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from aiohttp import web
 
 from live import keys
@@ -218,6 +220,52 @@ async def test_a_buyers_second_order_in_a_batch_is_decided_after_the_first(
     r = await api.post("/api/v1/orders", body, token=a.token, headers={"Idempotency-Key": "a2"})
     assert r.status == 201, r.body
     assert (await sale(api, s["id"]))["remaining"] == 0
+
+
+async def test_batches_at_once_on_a_sale_too_small_sell_it_exactly(
+        api: Api, app: web.Application, backend: str) -> None:
+    """Three batches of one worker at once (the lane runs up to three) on a
+    sale of 5 for their 12 buyers: whoever is short is placed again carefully,
+    and exactly 5 units are sold, each buyer answered once."""
+    host = await api.host()
+    room = await api.room(host, products=1, stock=50)
+    pid = room["shelf"][0]["id"]
+    s = await flash(api, host, room, pid, quantity=5, per_user_limit=1)
+    viewers = await asyncio.gather(*(api.viewer() for _ in range(12)))
+    orders = [_lane_order(v, room["id"], pid, s["id"], "k") for v in viewers]
+    batches = await asyncio.wait_for(asyncio.gather(
+        *(_place(app, orders[i:i + 4]) for i in range(0, 12, 4))), timeout=30)
+    statuses = sorted(x.status for b in batches for x in b)
+    assert statuses == [201] * 5 + [409] * 7, (backend, statuses)
+    assert (await sale(api, s["id"]))["remaining"] == 0
+    mine = await api.get(f"/api/v1/orders?room_id={room['id']}", token=host.token)
+    assert len(mine["orders"]) == 5
+
+
+async def test_a_batch_short_every_time_is_handed_back_whole(
+        api: Api, app: web.Application, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Other batches outrunning this one again and again: after a few careful
+    tries its orders go the full way, and nothing of them was kept."""
+    host = await api.host()
+    room = await api.room(host, products=1, stock=50)
+    pid = room["shelf"][0]["id"]
+    s = await flash(api, host, room, pid, quantity=5)
+    viewer = await api.viewer()
+    tries = 0
+    real = lane.place_flash_orders
+
+    async def always_short(*args: Any, **kwargs: Any) -> Any:
+        nonlocal tries
+        tries += 1
+        await real(*args, **kwargs)  # writes, then is rolled back
+        raise lane.Short
+
+    monkeypatch.setattr(lane, "place_flash_orders", always_short)
+    answers = await _place(app, [_lane_order(viewer, room["id"], pid, s["id"], "k")])
+    assert [a.then for a in answers] == [lane.FALLBACK] and tries == 4
+    assert (await sale(api, s["id"]))["remaining"] == 5
+    assert (await api.get(f"/api/v1/orders?room_id={room['id']}", token=host.token))[
+        "orders"] == []
 
 
 async def test_two_short_batches_at_once_do_not_deadlock(api: Api, app: web.Application,

@@ -10,7 +10,7 @@ transaction for a few rows. Here the requests in flight share them (see
 - `refusals`: the stored answers of buyers refused from those reads (sold out,
   over the limit) — one multi-row INSERT per batch;
 - `lane`: the flash lane (`live/cart/lane.py`) — one transaction per batch,
-  its `stock` events published once per batch.
+  its `stock` events published once per batch; up to three batches at once.
 
 A batch that fails as a whole (the database said no) is not retried here: its
 callers fall back to the one-by-one path, which decides every case again.
@@ -71,16 +71,19 @@ def register(app: web.Application) -> None:
     sizes = app[keys.METRICS].batch_size
 
     def batcher(name: str, run: Callable[[web.Application, list[T]],
-                                         Awaitable[Sequence[R | BaseException]]]
-                ) -> Batcher[T, R]:
+                                         Awaitable[Sequence[R | BaseException]]],
+                in_flight: int = 1) -> Batcher[T, R]:
         async def measured(items: list[T]) -> Sequence[R | BaseException]:
             sizes.labels(name).observe(len(items))
             return await run(app, items)
-        return Batcher(measured)
+        return Batcher(measured, in_flight=in_flight)
 
     app[READS] = batcher("reads", _reads)
     app[REFUSALS] = batcher("refusals", _refusals)
-    app[LANE] = batcher("lane", _lane)
+    # Lane batches are chains of ~16 round trips, each waiting a loop turn in
+    # a burst: three at once let the first buyers' small batch not hold up
+    # the next ones (flash.py, 13 interleaved runs: 909 → 1,022 accepted/s).
+    app[LANE] = batcher("lane", _lane, in_flight=3)
 
 
 async def _reads(app: web.Application, items: list[Read]) -> list[Seen | BaseException]:

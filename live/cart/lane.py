@@ -21,10 +21,10 @@ the same rules in the same order, so every buyer gets the answer
    answers written into their key rows;
 6. last, so the sale's row is locked only until the commit: its units, one
    conditional UPDATE for the batch's total. If too few are left, the whole
-   batch is rolled back (`Short`) and placed again carefully: the units
-   first, the first buyers of the batch get them and the rest `sold_out`
-   (their per-person hold given back). That happens once per sale and worker,
-   at the end of its stock; a savepoint instead would cost every batch two
+   batch is rolled back (`Short`) and placed again carefully: cut first to
+   what the sale has left, the first buyers of the batch get the units and
+   the rest `sold_out` (their per-person hold given back). That happens at
+   the end of a sale's stock; a savepoint instead would cost every batch two
    round trips.
 
 An order whose sale (the one read, and gated) is no longer running when the
@@ -142,9 +142,10 @@ async def place_flash_batch(begin: Callable[[], AbstractAsyncContextManager[Asyn
                             orders: Sequence[LaneOrder], hooks: OrderHooks,
                             payment_timeout_s: int, now: datetime
                             ) -> tuple[list[LaneAnswer], list[Event]]:
-    """`place_flash_orders` in a transaction of its own (`begin()`), and when a
-    sale runs out within the batch, again in another one, carefully."""
-    for careful in (False, True):
+    """`place_flash_orders` in a transaction of its own (`begin()`); when a sale
+    runs out within the batch, again in another one, carefully (a few times:
+    other batches may take units meanwhile), then `FALLBACK` for every order."""
+    for careful in (False, True, True, True):
         try:
             async with begin() as session:
                 return await place_flash_orders(
@@ -152,7 +153,7 @@ async def place_flash_batch(begin: Callable[[], AbstractAsyncContextManager[Asyn
                     now=now, careful=careful)
         except Short:
             continue
-    raise RuntimeError("a careful flash lane batch cannot be short")
+    return [LaneAnswer(then=FALLBACK) for _ in orders], []
 
 
 async def place_flash_orders(session: AsyncSession, *, orders: Sequence[LaneOrder],
@@ -161,9 +162,9 @@ async def place_flash_orders(session: AsyncSession, *, orders: Sequence[LaneOrde
     """Place `orders` in the caller's transaction; one answer each, in order.
 
     The rows first and the units last, so each sale's row stays locked only
-    until the commit (the other worker's batch waits on it); raises `Short`
-    if a sale cannot give every buyer their units. `careful`: the units
-    first, first come first served, the buyers too late refused `sold_out`."""
+    until the commit (the other batches wait on it); raises `Short` if a sale
+    cannot give every buyer their units. `careful`: first the batch is cut to
+    what the sales have left (`_trim_to_stock`)."""
     work = [_Work(i, o) for i, o in enumerate(orders)]
     await _claim_keys(session, work, now)
     live = [w for w in work if w.answer.then is None]
@@ -172,16 +173,13 @@ async def place_flash_orders(session: AsyncSession, *, orders: Sequence[LaneOrde
         await _check_and_price(session, live, now, payment_timeout_s)
         await _attribute(session, [w for w in live if w.pending], hooks, now)
         await _hold(session, [w for w in live if w.pending])
-        pending = [w for w in live if w.pending]
         if careful:
-            taken = await _take_units(session, pending)
-            events = await _write(session, live, hooks, now) + taken
-        else:
-            events = await _write(session, live, hooks, now)
-            taken = await _take_all(session, pending)
-            if taken is None:
-                raise Short
-            events += taken
+            await _trim_to_stock(session, [w for w in live if w.pending])
+        events = await _write(session, live, hooks, now)
+        taken = await _take_all(session, [w for w in live if w.pending])
+        if taken is None:
+            raise Short
+        events += taken
     return [w.answer for w in work], events
 
 
@@ -328,43 +326,32 @@ async def _hold(session: AsyncSession, work: list[_Work]) -> None:
                 w.refused = _limit_error(w)
 
 
-async def _take_units(session: AsyncSession, work: list[_Work]) -> list[Event]:
-    """Each sale's units for its buyers in batch order (sales in product order,
-    as `place_order` takes them); the ones too late get `sold_out` and their
-    per-person hold back."""
-    events: list[Event] = []
+async def _trim_to_stock(session: AsyncSession, work: list[_Work]) -> None:
+    """Careful mode: what each sale has left now, first come first served (sales
+    in product order, as `place_order` takes them); the buyers too late get
+    `sold_out` and their per-person hold back. Read, not locked: every batch
+    writes its rows before it takes units, so batches lock rows in one order
+    (the stats rows, then the sale's), and a batch another one outran is short
+    again and tried once more."""
     by_sale: dict[str, list[_Work]] = {}
     for w in work:
-        if w.refused is None:
-            by_sale.setdefault(w.sale.id, []).append(w)
+        by_sale.setdefault(w.sale.id, []).append(w)
     for sale_id in sorted(by_sale, key=lambda s: by_sale[s][0].order.product_id):
         group = by_sale[sale_id]
-        left = await take_from_sale(session, sale_id, sum(w.order.quantity for w in group))
-        if left is None:  # too few for all of them: first come, first served
-            have = await session.scalar(
-                select(FlashSale.remaining).where(FlashSale.id == sale_id,
-                                                  FlashSale.status == "running")
-                # FOR NO KEY UPDATE: the other worker's batch holds KEY SHARE on
-                # this row (its new flash_buyers rows' foreign key); FOR UPDATE
-                # would wait for it while it waits for us (a deadlock).
-                .with_for_update(key_share=True)) or 0
-            total = 0
-            for w in group:
-                if total + w.order.quantity <= have:
-                    total += w.order.quantity
-                else:
-                    assert w.row is not None
-                    w.refused = LiveError(Code.SOLD_OUT, f"{w.row.items[0].title} is sold out",
-                                          product_id=w.order.product_id, flash_sale_id=sale_id)
-            late = [w for w in group if w.refused is not None]
+        have = await session.scalar(select(FlashSale.remaining).where(
+            FlashSale.id == sale_id, FlashSale.status == "running")) or 0
+        total = 0
+        for w in group:
+            if total + w.order.quantity <= have:
+                total += w.order.quantity
+            else:
+                assert w.row is not None
+                w.refused = LiveError(Code.SOLD_OUT, f"{w.row.items[0].title} is sold out",
+                                      product_id=w.order.product_id, flash_sale_id=sale_id)
+        late = [w for w in group if w.refused is not None]
+        if late:
             await session.execute(_UNHOLD, [
                 {"s": sale_id, "v": w.order.viewer_id, "q": w.order.quantity} for w in late])
-            left = await take_from_sale(session, sale_id, total) if total else have
-            if left is None:  # cannot happen under the row lock; never guess
-                raise RuntimeError(f"flash sale {sale_id} changed under its row lock")
-        for room_id in sorted({w.order.room_id for w in group if w.refused is None}):
-            events.append(StockChanged(room_id, group[0].order.product_id, sale_id, left))
-    return events
 
 
 _T = cast(Table, FlashBuyer.__table__)
