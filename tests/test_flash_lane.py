@@ -246,6 +246,30 @@ async def test_batches_at_once_on_a_sale_too_small_sell_it_exactly(
     assert len(placed["orders"]) == quantity
 
 
+async def test_batches_meeting_rooms_in_opposite_order_do_not_deadlock(
+        api: Api, app: web.Application, backend: str) -> None:
+    """One product on sale in two rooms; two batches at once, each with a new
+    buyer in both rooms, listed in opposite order: the stats rows of both
+    rooms are locked in one order in every batch (found by review: PostgreSQL
+    broke the cycle after 1 s and one batch went the slow way)."""
+    host = await api.host()
+    one = await api.room(host, products=1, stock=50)
+    pid = one["shelf"][0]["id"]
+    two = await api.room(host)
+    r = await api.put(f"/api/v1/rooms/{two['id']}/shelf", {"product_ids": [pid]},
+                      token=host.token)
+    assert r.status == 200, r.body
+    s = await flash(api, host, one, pid, quantity=10)
+    v = await asyncio.gather(*(api.viewer() for _ in range(4)))
+    a = [_lane_order(v[0], one["id"], pid, s["id"], "k"),
+         _lane_order(v[1], two["id"], pid, s["id"], "k")]
+    b = [_lane_order(v[2], two["id"], pid, s["id"], "k"),
+         _lane_order(v[3], one["id"], pid, s["id"], "k")]
+    # a deadlock would raise here (PostgreSQL breaks the cycle after deadlock_timeout)
+    answers = await asyncio.wait_for(asyncio.gather(_place(app, a), _place(app, b)), timeout=30)
+    assert [x.status for batch in answers for x in batch] == [201] * 4, backend
+
+
 async def test_a_batch_short_every_time_is_handed_back_whole(
         api: Api, app: web.Application, monkeypatch: pytest.MonkeyPatch) -> None:
     """Other batches outrunning this one again and again: after a few careful

@@ -176,7 +176,9 @@ async def note_viewers(session: AsyncSession, *, room_id: str, stage: str, now: 
         .where(StatsIdentity.room_id == room_id,
                among(session, StatsIdentity.identity, identities)))).all()
     person_of = {identities[identity]: person for identity, person in rows}
-    new = [v for v in leader_of if v not in person_of]
+    # Rows in key order: concurrent batches (the flash lane runs several) then
+    # lock them in one order and cannot deadlock.
+    new = sorted(v for v in leader_of if v not in person_of)
     if new:
         # New people are written at this stage already; only those someone
         # else added meanwhile (and the known ones) need the UPDATE below.
@@ -230,8 +232,9 @@ async def orders_placed(session: AsyncSession, orders: Sequence[Any],
     by_room: dict[str, list[tuple[str, str | None]]] = {}
     for order in orders:
         by_room.setdefault(order.room_id, []).append((order.viewer_id, order.leader_id))
-    for room_id, people in by_room.items():
-        await note_viewers(session, room_id=room_id, stage="ordered", now=now, people=people)
+    for room_id in sorted(by_room):  # rooms in one order in every transaction (no deadlock)
+        await note_viewers(session, room_id=room_id, stage="ordered", now=now,
+                           people=by_room[room_id])
     return []
 
 
