@@ -194,6 +194,10 @@ def make_engine(settings: Settings) -> AsyncEngine:
     engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_use_lifo=True,
                                  connect_args=connect_args)
 
+    @event.listens_for(engine.sync_engine, "connect")
+    def _new(_dbapi_connection: Any, record: Any) -> None:
+        record.info["live_new"] = True
+
     @event.listens_for(engine.sync_engine, "checkout")
     def _alive(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         # Pre-ping in one round trip: a pooled connection whose server went
@@ -202,6 +206,8 @@ def make_engine(settings: Settings) -> AsyncEngine:
         # ROLLBACK), and a batch checks a connection out for every statement
         # group: in a flash sale that was half of a read batch's round trips.
         connection = record.driver_connection
+        if record.info.pop("live_new", False):
+            return  # just connected: nothing to ask it yet
         if connection.is_closed():
             raise sa_exc.DisconnectionError("the server closed this connection")
         try:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
+from redis.exceptions import DataError, ResponseError
 
 from live.redis_scripts import script_batcher
 
@@ -58,18 +58,49 @@ async def test_each_call_sees_its_own_keys_and_text_arguments(client: aioredis.R
         echo(([f"{redis_prefix}a"], [1, "x", 2.5])),
         echo(([f"{redis_prefix}b", f"{redis_prefix}c"], [])),
         echo(([], ["only"])))
-    assert replies == [f"{redis_prefix}a|1,x,2.5", f"{redis_prefix}c|", "|only"]
+    assert replies == [f"{redis_prefix}a|1,x,2.5".encode(), f"{redis_prefix}c|".encode(),
+                       b"|only"]
 
 
 async def test_replies_are_what_evalsha_would_give(client: aioredis.Redis) -> None:
-    """Numbers truncated to integers, true as 1, false and nil as None."""
+    """Every kind of script reply, batched, equals the same script's EVAL reply
+    (or raises the same kind of error), and one call's odd reply does not
+    spoil the others'."""
     sources = ["return 7.9", "return -7.9", "return true", "return false", "return nil",
-               "return 'text'", "return {1, 'two'}"]
-    alone = [await client.eval(s, 0) for s in sources]
-    batched = await asyncio.gather(*(script_batcher(client, s)(([], [])) for s in sources))
-    assert [a.decode() if isinstance(a, bytes) else a for a in alone[:6]] == list(batched[:6])
+               "return 'text'", "return {1, 'two', {3.5, true, false, 4}}",
+               "return {1, nil, 3}", "return redis.status_reply('OK')",
+               "return {'a', redis.status_reply('fine')}", "return '\\255\\0raw'",
+               "return {}", "return redis.error_reply('boom')"]
+    alone: list[Any] = []
+    for source in sources:
+        try:
+            alone.append(await client.eval(source, 0))
+        except ResponseError as exc:
+            alone.append(exc)
+    batched = await asyncio.gather(*(script_batcher(client, s)(([], [])) for s in sources),
+                                   return_exceptions=True)
+    for source, a, b in zip(sources, alone, batched, strict=True):
+        if isinstance(a, ResponseError):
+            assert isinstance(b, ResponseError), (source, b)
+            assert str(a).split()[-1] in str(b), (source, a, b)
+        else:
+            assert b == a, (source, a, b)
     assert batched[:5] == [7, -7, 1, None, None]
-    assert batched[6] == [1, "two"]
+    # the one difference, documented: an error inside a table is the call's error
+    # (EVAL gives a list holding it)
+    nested = script_batcher(client, "return {1, redis.error_reply('inner')}")
+    with pytest.raises(ResponseError, match="inner"):
+        await nested(([], []))
+
+
+async def test_arguments_redis_py_refuses_are_refused_for_that_call_alone(
+        client: aioredis.Redis) -> None:
+    echo = script_batcher(client, "return ARGV[1]")
+    replies = await asyncio.gather(echo(([], [b"\xff bytes"])), echo(([], [None])),
+                                   echo(([], [True])), echo(([], [3])),
+                                   return_exceptions=True)
+    assert replies[0] == b"\xff bytes" and replies[3] == b"3"
+    assert isinstance(replies[1], DataError) and isinstance(replies[2], DataError)
 
 
 async def test_a_script_redis_forgot_is_loaded_again(client: aioredis.Redis,

@@ -73,7 +73,7 @@ class StockGate:
         self.app = app
         self.redis: Any = redis
         self.prefix = app[keys.SETTINGS].redis_prefix
-        # Purchase attempts in flight together pass the gate in one pipeline.
+        # Purchase attempts in flight together pass the gate in one command.
         self._acquire = script_batcher(self.redis, ACQUIRE)
         self._release = self.redis.register_script(RELEASE)
         self._load = self.redis.register_script(LOAD)

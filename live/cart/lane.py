@@ -332,7 +332,7 @@ async def _trim_to_stock(session: AsyncSession, work: list[_Work]) -> None:
     `sold_out` and their per-person hold back. Read, not locked: every batch
     writes its rows before it takes units, so batches lock rows in one order
     (the stats rows, then the sale's), and a batch another one outran is short
-    again and tried once more."""
+    again and tried again (three careful tries in all)."""
     by_sale: dict[str, list[_Work]] = {}
     for w in work:
         by_sale.setdefault(w.sale.id, []).append(w)
@@ -390,7 +390,7 @@ async def _write(session: AsyncSession, work: list[_Work], hooks: OrderHooks,
     if answers:
         await session.execute(_ANSWER, answers)
     fallback = [w for w in work if w.answer.then == FALLBACK]
-    if fallback:
+    if fallback:  # exactly these keys (db.among_pairs may match more on PostgreSQL)
         await session.execute(delete(IdempotencyKey).where(
             tuple_(IdempotencyKey.caller_id, IdempotencyKey.key).in_(
                 [(w.order.claim.caller_id, w.order.claim.key) for w in fallback])))
