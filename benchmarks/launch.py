@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from live.workers import free_worker_port
+
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN = os.environ.get("LIVE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("LIVE_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -32,23 +34,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def server_port(workers: int) -> int:
-    """A public port whose workers' private ports (1000 above) are free too, both
-    below the kernel's ephemeral range: a load generator's thousands of client
-    sockets take ephemeral ports, and a worker restarted onto one that is taken
-    dies with "address already in use"."""
-    for _ in range(200):
-        port = secrets.randbelow(10_000) + 20_000
-        try:
-            for p in [port, *range(port + 1000, port + 1000 + workers)]:
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", p))
-        except OSError:
-            continue
-        return port
-    raise SystemExit("no free port pair in 20000-31000")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -125,7 +110,7 @@ async def _delete_prefix(prefix: str) -> None:
 @contextlib.contextmanager
 def live_server(mode: str = "embedded", workers: int = 2,
                 env: dict[str, str] | None = None) -> Iterator[Server]:
-    port = server_port(workers)
+    port = free_worker_port(workers)
     data_dir = Path(tempfile.mkdtemp(prefix="live-bench-"))
     full_env = dict(os.environ, LIVE_DATA_DIR=str(data_dir), LIVE_SECRET=secrets.token_hex(24),
                     LIVE_LOG_LEVEL="WARNING", **(env or {}))

@@ -22,7 +22,9 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -212,6 +214,26 @@ def supervise(count: int, argv_for: Callable[[int], list[str]],
 def private_port_base(port: int, count: int) -> int:
     """Private ports sit 1000 above the public one (below it near the top)."""
     return port + 1000 if port + 1000 + count <= 65535 else port - 1000 - count
+
+
+def free_worker_port(count: int) -> int:
+    """A free public port on 127.0.0.1 whose workers' private ports are free
+    too (for tests and benchmarks that start `live serve --workers`). Taken
+    below the kernel's ephemeral range (32768 and up), where no outgoing
+    connection — a load generator's thousands of them — can grab a private
+    port before its worker binds it (a worker that cannot bind dies)."""
+    for _ in range(200):
+        port = secrets.randbelow(11_000) + 20_000
+        base = private_port_base(port, count)
+        wanted = [port, *(range(base, base + count) if count > 1 else ())]
+        try:
+            for p in wanted:
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free ports for the workers in 20000-31000")
 
 
 def worker_argv(index: int, count: int, host: str, port: int, private_port_base: int) -> list[str]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import random
 import secrets
 import shutil
 import signal
@@ -31,6 +30,7 @@ import aiohttp
 import pytest
 from engineio import packet as eio_packet
 
+from live.workers import free_worker_port
 from tests.conftest import unavailable
 from tests.helpers import Api
 from tests.realtime_helpers import SioClient
@@ -43,24 +43,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def port_for_workers(workers: int) -> int:
-    """A free port whose workers' private ports (port + 1000 + index) are free
-    too. Taken below the kernel's ephemeral range (32768 and up), where no
-    outgoing connection can grab a private port before its worker binds it."""
-    rng = random.Random()
-    for _ in range(200):
-        port = rng.randrange(20000, 31000)
-        wanted = [port] + ([port + 1000 + i for i in range(workers)] if workers > 1 else [])
-        try:
-            for p in wanted:
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", p))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no free ports for the workers")
 
 
 class PrivateRedis:
@@ -111,7 +93,7 @@ class Server:
 
     def __init__(self, env: dict[str, str], workdir: Path, *, workers: int = 1,
                  name: str = "server") -> None:
-        self.port = port_for_workers(workers)
+        self.port = free_worker_port(workers)
         self.env = env
         self.workers = workers
         self.log_path = workdir / f"{name}.log"

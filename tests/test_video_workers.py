@@ -22,8 +22,7 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
-from live.workers import private_port_base
-from tests.fault_helpers import port_for_workers
+from live.workers import free_worker_port, private_port_base
 from tests.video_clients import AudioStreamTrack, SyntheticVideo, delete, frames, whep, whip
 
 pytestmark = pytest.mark.slow
@@ -53,7 +52,7 @@ class Cluster:
 @pytest.fixture
 async def cluster(tmp_path: Path, redis_url: str, redis_prefix: str,
                   redis_cleanup: None) -> AsyncIterator[Cluster]:
-    port = port_for_workers(2)
+    port = free_worker_port(2)
     env = dict(os.environ, LIVE_DATA_DIR=str(tmp_path), LIVE_REDIS_URL=redis_url,
                LIVE_REDIS_PREFIX=redis_prefix, LIVE_SECRET="s" * 32)
     env.pop("LIVE_DATABASE_URL", None)
