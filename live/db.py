@@ -254,8 +254,8 @@ async def database(app: web.Application) -> AsyncIterator[None]:
     # Plain sessions read (on SQLite: a deferred BEGIN, no write turn);
     # `transaction()` binds the engine itself and may write. On PostgreSQL they
     # read in autocommit: under READ COMMITTED a transaction gives several reads
-    # no common snapshot anyway, and BEGIN and ROLLBACK were two of a read
-    # batch's four round trips.
+    # no common snapshot anyway, and BEGIN and ROLLBACK were two more round
+    # trips for every read batch.
     options: dict[str, Any] = {READ_ONLY: True}
     if engine.dialect.name == "postgresql":
         options["isolation_level"] = "AUTOCOMMIT"

@@ -11,12 +11,14 @@ one msgpack blob (~5 µs a call).
 
 Each call still sees its own `KEYS` and `ARGV` (strings, as EVALSHA gives
 them), returns what it would alone (the wrapper converts replies as Redis
-does, `tests/test_redis_scripts.py` compares them with EVAL's), and its error
-reaches only its caller: the loop runs every call in `pcall`. Like consecutive EVALSHAs, a call that fails
-keeps what it wrote before failing. The keys travel in the blob too, not as
-the command's declared keys: redis-py would encode each one in Python again,
-and a batch names keys of many users and sales, which only a single Redis
-server (not Redis Cluster) serves in one script anyway.
+does, except that an error inside a table is the call's error;
+`tests/test_redis_scripts.py` compares them with EVAL's), and its error
+reaches only its caller: the loop runs every call in `pcall`. Like
+consecutive EVALSHAs, a call that fails keeps what it wrote before failing.
+The keys travel in the blob too, not as the command's declared keys: redis-py
+would encode each one in Python again, and a batch names keys of many users
+and sales, which only a single Redis server (not Redis Cluster) serves in one
+script anyway.
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-
 from aiohttp import web
 
 from live import keys

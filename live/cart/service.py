@@ -451,15 +451,6 @@ class GateVerdicts:
     refused: Mapping[str, str] = field(default_factory=dict)
 
 
-async def holdings(session: AsyncSession, viewer_id: str,
-                   sale_ids: Sequence[str]) -> dict[str, int]:
-    """Units the viewer holds toward each sale's per-person limit."""
-    rows = await session.execute(
-        select(FlashBuyer.flash_sale_id, FlashBuyer.quantity).where(
-            FlashBuyer.viewer_id == viewer_id, FlashBuyer.flash_sale_id.in_(sale_ids)))
-    return {sale_id: quantity for sale_id, quantity in rows.all()}
-
-
 def early_refusal(*, room_id: str, lines: Sequence[Line], sales: Mapping[str, FlashSale],
                   gate: GateVerdicts | None, held: Mapping[str, int] | None
                   ) -> LiveError | None:

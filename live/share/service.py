@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from live.accounts.models import Account
 from live.accounts.principal import Principal
-from live.db import among, keyset_after
+from live.db import among, insert_ignoring, keyset_after
 from live.errors import forbidden, invalid, not_found
 from live.events import Event
 from live.ids import new_id
@@ -170,16 +170,6 @@ def bad_token(message: str) -> Exception:
 
 # --- people and bindings --------------------------------------------------------
 
-async def _insert_ignore(session: AsyncSession, model: Any, **values: Any) -> None:
-    """INSERT ... ON CONFLICT DO NOTHING on both backends (races lose quietly)."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-        await session.execute(pg_insert(model).values(**values).on_conflict_do_nothing())
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-        await session.execute(sqlite_insert(model).values(**values).on_conflict_do_nothing())
-
-
 async def linked_viewer(session: AsyncSession, visitor_id: str | None) -> str | None:
     if not visitor_id:
         return None
@@ -214,8 +204,8 @@ async def _bind(session: AsyncSession, *, host_id: str, subject: str, leader_id:
         .execution_options(populate_existing=True)
     row = await session.scalar(query)
     if row is None:
-        await _insert_ignore(session, Binding, host_id=host_id, subject=subject,
-                             leader_id=leader_id, bound_at=at)
+        await insert_ignoring(session, Binding, [  # a race loses quietly
+            {"host_id": host_id, "subject": subject, "leader_id": leader_id, "bound_at": at}])
         row = await session.scalar(query)
         if row is None or (row.leader_id == leader_id and row.bound_at == at):
             return
@@ -231,8 +221,8 @@ async def link_person(session: AsyncSession, *, visitor_id: str, viewer_id: str,
     existing = await linked_viewer(session, visitor_id)
     if existing is not None:
         return
-    await _insert_ignore(session, PersonLink, visitor_id=visitor_id, viewer_id=viewer_id,
-                         linked_at=now)
+    await insert_ignoring(session, PersonLink, [
+        {"visitor_id": visitor_id, "viewer_id": viewer_id, "linked_at": now}])
     if await linked_viewer(session, visitor_id) != viewer_id:
         return
     cookie_bindings = (await session.scalars(

@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from live.clock import iso
@@ -44,11 +43,9 @@ BIT = {name: 1 << i for i, name in enumerate(STAGES)}
 # --- small SQL helpers ----------------------------------------------------------
 
 async def _insert_ignore(session: AsyncSession, model: Any, values: dict[str, Any]) -> bool:
-    """INSERT … ON CONFLICT DO NOTHING on both backends; True if a row was added."""
-    dialect = session.get_bind().dialect.name
-    ins = (postgresql.insert(model) if dialect == "postgresql" else sqlite.insert(model))
-    result = await session.execute(ins.values(**values).on_conflict_do_nothing())
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    """One row of `db.insert_ignoring`; True if it was added."""
+    key = tuple(c.key for c in model.__table__.primary_key.columns)
+    return bool(await insert_ignoring(session, model, [values], returning=key))
 
 
 async def _bump(session: AsyncSession, model: Any, where: Any, blank: dict[str, Any],
